@@ -1,0 +1,43 @@
+"""Where nnvalues keeps things and how it uses the machine, overridable by environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+CACHE_ENV = "NNVALUES_CACHE_DIR"
+THREADS_ENV = "NNVALUES_THREADS"
+STORE_ENV = "NNVALUES_STORE"
+DEFAULT_STORE = Path("stores") / "activations.zarr"
+
+
+def cache_dir() -> Path:
+    """User cache (dense model copies, downloads); `NNVALUES_CACHE_DIR` overrides it."""
+    if env := os.environ.get(CACHE_ENV):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nnvalues"
+
+
+def default_store() -> Path:
+    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def default_threads() -> int:
+    """One thread on small machines, where a second one mostly adds contention."""
+    if env := os.environ.get(THREADS_ENV):
+        return max(1, int(env))
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(cores // 2, 8)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def configure_torch(device: str) -> None:
+    """Set thread counts for CPU work; GPU work leaves torch's defaults alone."""
+    if device == "cpu":
+        torch.set_num_threads(default_threads())

@@ -1,0 +1,1 @@
+"""The activation cube: model x layer x neuron x dimension x polarity, over zarr."""

@@ -1,0 +1,160 @@
+"""Load a model by embedded name, Hugging Face repo id, local directory or GGUF file.
+
+GGUF models are de-quantised once and cached as a dense safetensors copy in the user
+cache, so the second load takes a fraction of a second instead of ten or more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nnvalues.config import cache_dir, configure_torch, default_device
+from nnvalues.errors import ModelError
+from nnvalues.fingerprint import hash_directory, hash_file
+from nnvalues.models.architecture import Architecture, resolve
+from nnvalues.models.registry import EMBEDDED
+
+log = logging.getLogger(__name__)
+DENSE_CACHE_FORMAT = 1
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM, its tokenizer, and what identifies it in a store."""
+
+    name: str
+    """The label of the `model` coordinate in cubes."""
+    source: str
+    revision: str
+    """Commit hash, or sha256 of the file or directory the weights came from."""
+    hf_model: Any
+    tokenizer: Any
+    architecture: Architecture
+    device: str
+    dtype: str
+    _envoy: Any = field(default=None, repr=False)
+
+    @property
+    def envoy(self) -> Any:
+        """The nnsight wrapper, built on first use."""
+        if self._envoy is None:
+            from nnsight import TransformersModel
+
+            self._envoy = TransformersModel(self.hf_model, tokenizer=self.tokenizer)
+        return self._envoy
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "model_source": self.source,
+            "model_revision": self.revision,
+            "model_type": self.architecture.model_type,
+            "n_layers": self.architecture.n_layers,
+            "n_neurons": self.architecture.n_neurons,
+            "dtype": self.dtype,
+        }
+
+
+def load_model(spec: str, *, device: str | None = None, dtype: str = "auto") -> LoadedModel:
+    """Load `spec`: an embedded name, a GGUF path, a model directory or a hub repo id."""
+    device = device or default_device()
+    configure_torch(device)
+    torch_dtype = _resolve_dtype(dtype, device)
+    path = Path(spec).expanduser()
+    if spec in EMBEDDED:
+        gguf = EMBEDDED[spec].locate_gguf()
+        model, tokenizer, revision = _load_gguf(gguf, spec, torch_dtype)
+        name, source = spec, f"embedded:{EMBEDDED[spec].package}"
+    elif path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"GGUF file {spec} does not exist")
+        model, tokenizer, revision = _load_gguf(path, path.stem, torch_dtype)
+        name, source = path.stem, f"gguf:{path.name}"
+    elif path.is_dir():
+        model, tokenizer = _from_pretrained(str(path), torch_dtype)
+        name, source, revision = path.name, f"directory:{path.name}", hash_directory(path)
+    elif _looks_like_repo_id(spec):
+        model, tokenizer = _from_pretrained(spec, torch_dtype)
+        name, source = spec, f"hub:{spec}"
+        revision = getattr(model.config, "_commit_hash", None) or "unknown"
+    else:
+        known = ", ".join(EMBEDDED)
+        raise ModelError(
+            f"unknown model {spec!r}: give an embedded model ({known}), a GGUF file, "
+            "a model directory or a Hugging Face repo id"
+        )
+    architecture = resolve(model)
+    model.to(device).eval()
+    _prepare_tokenizer(tokenizer, model)
+    dtype_name = str(torch_dtype).removeprefix("torch.")
+    return LoadedModel(name, source, revision, model, tokenizer, architecture, device, dtype_name)
+
+
+def _resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    resolved = getattr(torch, dtype, None)
+    if not isinstance(resolved, torch.dtype):
+        raise ModelError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    return resolved
+
+
+def _looks_like_repo_id(spec: str) -> bool:
+    parts = spec.split("/")
+    return len(parts) == 2 and all(parts) and not spec.startswith((".", "/", "~"))
+
+
+def _from_pretrained(source: str, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {source!r}: {first}") from None
+    return model, tokenizer
+
+
+def _load_gguf(gguf: Path, name: str, dtype: torch.dtype) -> tuple[Any, Any, str]:
+    """Load a GGUF through its cached dense copy, creating the copy on first use."""
+    revision = hash_file(gguf)
+    dense = cache_dir() / "dense" / f"{name}-{revision[:16]}-v{DENSE_CACHE_FORMAT}"
+    if not (dense / "nnvalues-dense.json").is_file():
+        log.info("de-quantising %s once; later loads use %s", gguf.name, dense)
+        model, tokenizer = _from_pretrained(str(gguf.parent), torch.float32, gguf_file=gguf.name)
+        _save_dense(model, tokenizer, dense, revision)
+    model, tokenizer = _from_pretrained(str(dense), dtype)
+    return model, tokenizer, revision
+
+
+def _save_dense(model: Any, tokenizer: Any, target: Path, revision: str) -> None:
+    # save_pretrained refuses a model that still says it is quantised.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staged = target.with_name(f".{target.name}.staging")
+    shutil.rmtree(staged, ignore_errors=True)
+    model.save_pretrained(staged)
+    tokenizer.save_pretrained(staged)
+    marker = {"source_sha256": revision, "format": DENSE_CACHE_FORMAT}
+    (staged / "nnvalues-dense.json").write_text(json.dumps(marker))
+    from nnvalues.storage import replace_directory
+
+    replace_directory(staged, target)
+
+
+def _prepare_tokenizer(tokenizer: Any, model: Any) -> None:
+    """Left padding, so that the last position is the next token for every row."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model.generation_config, "pad_token_id", None) is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id

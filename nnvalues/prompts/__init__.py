@@ -1,0 +1,1 @@
+"""Turning records into the exact token ids a model receives."""

@@ -1,0 +1,68 @@
+"""Render records with the model's chat template when it has one, as raw text otherwise.
+
+What is measured is the token ids returned here: they are built once and passed to the
+model as ids, never re-tokenised from a string (which on Gemma adds a second <bos>).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from nnvalues.data.records import PromptRecord
+from nnvalues.errors import UsageError
+from nnvalues.fingerprint import hash_json
+from nnvalues.prompts.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+Mode = Literal["auto", "chat", "raw"]
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    id: str
+    text: str
+    input_ids: tuple[int, ...]
+
+
+class Renderer:
+    """Fills a template and turns it into token ids for one tokenizer."""
+
+    def __init__(self, tokenizer: Any, mode: Mode = "auto", template: str = DEFAULT_TEMPLATE):
+        if template not in TEMPLATES:
+            raise UsageError(f"unknown template {template!r}; choose from {', '.join(TEMPLATES)}")
+        has_chat = bool(getattr(tokenizer, "chat_template", None))
+        if mode == "auto":
+            mode = "chat" if has_chat else "raw"
+        elif mode == "chat" and not has_chat:
+            raise UsageError("this model's tokenizer has no chat template; use --template-mode raw")
+        elif mode not in ("chat", "raw"):
+            raise UsageError(f"unknown template mode {mode!r}; choose auto, chat or raw")
+        self.tokenizer = tokenizer
+        self.mode: str = mode
+        self.template_name = template
+        self.template = TEMPLATES[template]
+
+    def fill(self, record: PromptRecord) -> str:
+        return self.template.format(description=record.description, question=record.question)
+
+    def render(self, record: PromptRecord) -> RenderedPrompt:
+        content = self.fill(record)
+        if self.mode == "raw":
+            ids = self.tokenizer(content, add_special_tokens=True)["input_ids"]
+            text = self.tokenizer.decode(ids, skip_special_tokens=False)
+            return RenderedPrompt(record.id, text, tuple(ids))
+        messages = [{"role": "user", "content": content}]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        encoded = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        return RenderedPrompt(record.id, text, tuple(encoded["input_ids"]))
+
+    def settings(self) -> dict[str, str]:
+        """What a store records about how prompts were built."""
+        chat = getattr(self.tokenizer, "chat_template", None) if self.mode == "chat" else None
+        return {
+            "template": self.template_name,
+            "template_mode": self.mode,
+            "template_sha256": hash_json([self.template, self.mode, chat]),
+        }

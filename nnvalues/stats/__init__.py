@@ -1,0 +1,1 @@
+"""Activation statistics: batching prompts, reducing inside the trace, and tallying."""

@@ -1,0 +1,65 @@
+"""Counting rules and the reduction of one batch inside an nnsight trace (paper eqs. 3-4).
+
+For every layer only a [6, neurons] summary leaves the trace, whatever the batch's length:
+  0-1  active units per polarity (prompts with m > 0, or tokens with activation > 0)
+  2-3  activation summed over real tokens per polarity (for the mean activation)
+  4-5  pairs active with the positive description only / with the reversed one only
+where m = sum over the prompt's real tokens (never padding) of the act_fn output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from nnvalues.models.architecture import Architecture
+from nnvalues.stats.batching import Batch
+
+COUNTING_RULES: dict[str, str] = {
+    "prompt": "prompts whose activation summed over real tokens is > 0 (paper, eqs. 3-4)",
+    "token": "real tokens whose activation is > 0 (LAPE/NPTI style)",
+}
+SUMMARY_ROWS = 6
+
+
+def reduce_layer(activation: Any, batch: Batch, rule: str) -> Any:
+    """[batch, seq, neurons] activations -> [6, neurons] summary; runs inside a trace."""
+    act = activation.float()
+    mask = batch.attention_mask.unsqueeze(-1).to(act.dtype)
+    summed = (act * mask).sum(dim=1)
+    prompt_active = (summed > 0).to(act.dtype)
+    if rule == "token":
+        units = ((act > 0).to(act.dtype) * mask).sum(dim=1)
+    else:
+        units = prompt_active
+    polarity = batch.polarity.T
+    active = polarity @ units
+    total = polarity @ summed
+    positive = batch.pairs[0] @ prompt_active
+    negative = batch.pairs[1] @ prompt_active
+    positive_only = (positive * (1 - negative)).sum(dim=0, keepdim=True)
+    negative_only = ((1 - positive) * negative).sum(dim=0, keepdim=True)
+    return torch.cat([active, total, positive_only, negative_only], dim=0)
+
+
+def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str,
+                 **trace_options: Any) -> torch.Tensor:
+    """One forward pass; returns the [layers, 6, neurons] summary of the batch.
+
+    The forward stops right after the last layer's activation is read: the rest of that
+    layer and the unembedding are never computed.
+    """
+    if rule not in COUNTING_RULES:
+        from nnvalues.errors import UsageError
+
+        raise UsageError(f"unknown counting rule {rule!r}; choose from {', '.join(COUNTING_RULES)}")
+    with torch.inference_mode():
+        with envoy.trace(batch.inputs(), **trace_options) as tracer:
+            summaries = []
+            for layer in range(architecture.n_layers):
+                output = architecture.activation_module(envoy, layer).output
+                summaries.append(reduce_layer(output, batch, rule))
+            summary = torch.stack(summaries).save()
+            tracer.stop()
+    return summary
