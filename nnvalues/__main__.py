@@ -1,0 +1,3 @@
+from nnvalues.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""The `nnvalues` command line: a thin layer over the Python API."""

@@ -1,0 +1,44 @@
+"""`nnvalues locate`: measure activation statistics into a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nnvalues.cli.output import console, parse_list, table
+from nnvalues.config import default_store
+from nnvalues.locate import PAPER_THRESHOLD, locate as run_locate
+from nnvalues.models.loading import load_model
+from nnvalues.models.registry import DEFAULT_MODEL
+
+
+def locate(
+    model: str = typer.Option(DEFAULT_MODEL, help="Embedded name, repo id, directory or .gguf file."),
+    dimensions: Optional[str] = typer.Option(None, help="Comma-separated dimensions (default: all)."),
+    prompts: Optional[Path] = typer.Option(None, help="JSONL prompt records instead of the shipped set."),
+    limit: Optional[int] = typer.Option(None, help="Questions (pairs) per dimension."),
+    batch_size: int = typer.Option(8, help="Prompts per forward pass."),
+    store: Optional[Path] = typer.Option(None, help="Store directory [default: stores/activations.zarr]."),
+    counting: str = typer.Option("prompt", help="prompt (paper eq. 3-4) or token (LAPE/NPTI)."),
+    template_mode: str = typer.Option("auto", help="auto, chat or raw."),
+    seed: int = typer.Option(0, help="Seed of the description draws and question order."),
+    restart: bool = typer.Option(False, help="Discard an unfinished measurement instead of resuming."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda [default: cuda when present]."),
+    dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Measure, for every MLP neuron, how often it is active under value and reversed prompts."""
+    target = store or default_store()
+    loaded = load_model(model, device=device, dtype=dtype)
+    summaries = run_locate(
+        loaded, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
+        batch_size=batch_size, store=target, counting=counting, template_mode=template_mode,
+        seed=seed, restart=restart, show_progress=not quiet,
+    )
+    rows = [(s.dimension, s.status, s.prompts, s.pairs, s.value_neurons, s.opposite_neurons,
+             f"{s.seconds:.1f}") for s in summaries]
+    columns = ("dimension", "status", "prompts", "pairs", f"delta >= {PAPER_THRESHOLD}",
+               f"delta <= -{PAPER_THRESHOLD}", "seconds")
+    console.print(table(f"{loaded.name} -> {target}", columns, rows))

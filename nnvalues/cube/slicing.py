@@ -1,0 +1,109 @@
+"""Select a readable slice of a cube: per neuron p(+), p(-), delta and mean activations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from nnvalues.cube.view import delta, mean_activation, probability
+from nnvalues.errors import UsageError
+
+
+def parse_indices(text: str | None, size: int, what: str) -> list[int] | None:
+    """'5', '3,7', '10:15' (end excluded) or None for all."""
+    if text is None or text == "":
+        return None
+    chosen: list[int] = []
+    try:
+        for part in text.split(","):
+            if ":" in part:
+                start, stop = part.split(":", 1)
+                chosen.extend(range(int(start or 0), int(stop or size)))
+            else:
+                chosen.append(int(part))
+    except ValueError:
+        raise UsageError(f"cannot read {what} selection {text!r}: use 5, 3,7 or 10:15") from None
+    outside = [i for i in chosen if not 0 <= i < size]
+    if outside:
+        raise UsageError(f"{what} {outside[0]} is out of range (0..{size - 1})")
+    return chosen
+
+
+def _pick(cube: xr.Dataset, axis: str, value: str | None) -> xr.Dataset:
+    labels = [str(v) for v in cube[axis].values]
+    if value is None:
+        if len(labels) == 1:
+            return cube.isel({axis: 0})
+        raise UsageError(f"the store holds several {axis}s ({', '.join(labels)}): pick one with --{axis}")
+    if value not in labels:
+        raise UsageError(f"no {axis} {value!r} in the store; it holds {', '.join(labels)}")
+    return cube.sel({axis: value})
+
+
+def slice_table(cube: xr.Dataset, *, model: str | None = None, dimension: str | None = None,
+                layers: str | None = None, neurons: str | None = None,
+                top: int | None = None) -> pd.DataFrame:
+    """One row per neuron of the chosen model and dimension, sorted by |delta| when `top`."""
+    chosen = _pick(_pick(cube, "model", model), "dimension", dimension)
+    # A model smaller than another in the same store is padded with NaN: drop the padding.
+    for axis in ("layer", "neuron"):
+        chosen = chosen.dropna(axis, how="all", subset=["activation_sum"])
+    n_layers, n_neurons = chosen.sizes["layer"], chosen.sizes["neuron"]
+    layer_index = parse_indices(layers, n_layers, "layer")
+    neuron_index = parse_indices(neurons, n_neurons, "neuron")
+    if layer_index is not None:
+        chosen = chosen.isel(layer=layer_index)
+    if neuron_index is not None:
+        chosen = chosen.isel(neuron=neuron_index)
+    p = probability(chosen)
+    mean = mean_activation(chosen)
+    table = xr.Dataset({
+        "p_positive": p.sel(polarity="positive", drop=True),
+        "p_negative": p.sel(polarity="negative", drop=True),
+        "delta": delta(chosen),
+        "mean_positive": mean.sel(polarity="positive", drop=True),
+        "mean_negative": mean.sel(polarity="negative", drop=True),
+    }).reset_coords(drop=True).to_dataframe().reset_index()
+    if top is not None:
+        if top < 1:
+            raise UsageError("--top must be at least 1")
+        order = table["delta"].abs().sort_values(ascending=False, kind="stable").index
+        table = table.loc[order[:top]].reset_index(drop=True)
+    return table
+
+
+def export_table(table: pd.DataFrame, path: Path) -> None:
+    if path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    elif path.suffix in (".jsonl", ".json"):
+        table.to_json(path, orient="records", lines=path.suffix == ".jsonl")
+    else:
+        raise UsageError(f"cannot export to {path.name}: use a .csv, .json or .jsonl file")
+
+
+def summarise_store(cube: xr.Dataset, threshold: float) -> list[dict[str, object]]:
+    """One row per finished cell: prompts, pairs and neurons passing the paper's rule."""
+    rows = []
+    deltas = delta(cube)
+    for model in cube["model"].values:
+        for dim in cube["dimension"].values:
+            cell = cube.sel(model=model, dimension=dim)
+            if not np.isfinite(float(cell["prompts"].sum())) or float(cell["prompts"].sum()) == 0:
+                continue
+            d = deltas.sel(model=model, dimension=dim).values
+            rows.append({
+                "model": str(model), "dimension": str(dim),
+                "prompts": int(cell["prompts"].sum()), "pairs": int(cell["pairs"]),
+                "value_neurons": int(np.sum(d >= threshold)),
+                "opposite_neurons": int(np.sum(d <= -threshold)),
+                "created": str(cell["created"].values),
+            })
+    return rows
+
+
+def models_in(cube: xr.Dataset) -> Sequence[str]:
+    return [str(m) for m in cube["model"].values]
