@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests import tiny_models
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests write hashes and dense copies to their own cache, unless one is given."""
+    if "NNVALUES_CACHE_DIR" not in os.environ:
+        os.environ["NNVALUES_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory):
+    built: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in built:
+            built[kind] = tiny_models.build(kind, tmp_path_factory.mktemp(f"tiny-{kind}"))
+        return built[kind]
+
+    return get
+
+
+QUESTIONS = [
+    "Your cousin wants to skip the family dinner to go to a concert. What would you do?",
+    "A colleague proposes a new way to run the weekly meeting. What do you think?",
+    "You found money on the street. What would you do?",
+    "Your neighbour asks you to water plants all summer. What would you do?",
+    "Should the town build a park or a parking lot? What do you think?",
+]
+POSITIVE = ["You love trying new things and changing plans.", "You follow your own path."]
+NEGATIVE = ["You prefer the familiar and keep to routines.", "You follow what others decide."]
+
+
+def make_records(dimension: str = "openness_to_change", paired: int = 5,
+                 unpaired: int = 0) -> list[dict]:
+    """Prompt records of varied length: `paired` questions x 2, plus unpaired extras."""
+    rows = []
+    for i in range(paired):
+        question = QUESTIONS[i % len(QUESTIONS)] + " Extra." * i
+        rows.append({"id": f"q{i}:positive", "dimension": dimension, "polarity": "positive",
+                     "description": POSITIVE[i % 2], "question": question, "pair": f"q{i}"})
+        rows.append({"id": f"q{i}:negative", "dimension": dimension, "polarity": "negative",
+                     "description": NEGATIVE[i % 2], "question": question, "pair": f"q{i}"})
+    for i in range(unpaired):
+        polarity = "positive" if i % 2 == 0 else "negative"
+        rows.append({"id": f"u{i}", "dimension": dimension, "polarity": polarity,
+                     "description": (POSITIVE if polarity == "positive" else NEGATIVE)[0],
+                     "question": QUESTIONS[(i + 2) % len(QUESTIONS)] + " More?" * i})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def prompts_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "prompts.jsonl", make_records(paired=5, unpaired=3))
