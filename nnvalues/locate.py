@@ -60,14 +60,16 @@ def select_records(prompts: Path | None, dimensions: Sequence[str] | None, limit
         data = load_dataset()
         chosen = list(dimensions) if dimensions else sorted({q.dimension for q in data.questions})
         records = paired_records(data, chosen, limit=limit, seed=seed)
-        origin = {"data_name": data.name, "data_version": data.version}
+        origin = {"data_name": data.name, "data_version": data.version,
+                  "data_set_fingerprint": data.fingerprint}
     else:
         records = load_records(Path(prompts))
         if dimensions:
             records = [r for r in records if r.dimension in dimensions]
         if limit is not None:
             records = _limit_units(records, limit)
-        origin = {"data_name": f"file:{Path(prompts).name}", "data_version": ""}
+        origin = {"data_name": f"file:{Path(prompts).name}", "data_version": "",
+                  "data_set_fingerprint": hash_json([r.to_json() for r in records])}
     if not records:
         raise UsageError("the selection holds no prompts: check --dimensions and --prompts")
     return records, origin

@@ -7,7 +7,17 @@ import sys
 import click
 import typer
 
-from nnvalues.cli import cube_cmd, dataset_cmd, locate_cmd, models_cmd
+from nnvalues.cli import (  # noqa: F401  (modules that add commands to the dataset app)
+    cube_cmd,
+    dataset_check_cmd,
+    dataset_cmd,
+    dataset_generate_cmd,
+    evalsets_cmd,
+    intervene_cmd,
+    locate_cmd,
+    models_cmd,
+    select_cmd,
+)
 from nnvalues.cli.output import quiet_libraries
 from nnvalues.errors import NnvaluesError
 
@@ -20,6 +30,9 @@ cli = typer.Typer(
 )
 cli.command("models")(models_cmd.models)
 cli.command("locate")(locate_cmd.locate)
+for module in (select_cmd, intervene_cmd):
+    for name, function in getattr(module, "COMMANDS", {}).items():
+        cli.command(name)(function)
 cli.add_typer(cube_cmd.app, name="cube")
 cli.add_typer(dataset_cmd.app, name="dataset")
 
