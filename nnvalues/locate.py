@@ -102,20 +102,28 @@ def locate(
     template_mode: str = "auto",
     seed: int = 0,
     restart: bool = False,
+    device: str | None = None,
+    dtype: str = "auto",
     show_progress: bool = True,
     on_batch: Callable[[str, int], None] | None = None,
     trace_options: dict[str, Any] | None = None,
 ) -> list[CellSummary]:
-    """Measure activation statistics into a store; returns one summary per dimension."""
+    """Measure activation statistics into a store; returns one summary per dimension.
+
+    Everything cheap (options, prompts, the store) is checked before the model is loaded.
+    """
     if counting not in COUNTING_RULES:
         raise UsageError(f"unknown counting rule {counting!r}; choose from {', '.join(COUNTING_RULES)}")
     if batch_size < 2:
         raise UsageError("--batch-size must be at least 2 (a pair is measured in one batch)")
     records, origin = select_records(Path(prompts) if prompts else None, dimensions, limit, seed)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    store_path = Path(store) if store else default_store()
+    if store_path.exists() and any(store_path.iterdir()):
+        CubeStore.open(store_path)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device, dtype=dtype)
     renderer = Renderer(loaded.tokenizer, template_mode)  # type: ignore[arg-type]
     settings = {**loaded.provenance(), "counting": counting, **renderer.settings()}
-    cube_store = CubeStore.open_or_create(Path(store) if store else default_store())
+    cube_store = CubeStore.open_or_create(store_path)
     key = model_key(loaded.name)
     cube_store.ensure_model(key, settings)
 

@@ -10,7 +10,6 @@ import typer
 from nnvalues.cli.output import console, parse_list, table
 from nnvalues.config import default_store
 from nnvalues.locate import PAPER_THRESHOLD, locate as run_locate
-from nnvalues.models.loading import load_model
 from nnvalues.models.registry import DEFAULT_MODEL
 
 
@@ -31,14 +30,13 @@ def locate(
 ) -> None:
     """Measure, for every MLP neuron, how often it is active under value and reversed prompts."""
     target = store or default_store()
-    loaded = load_model(model, device=device, dtype=dtype)
     summaries = run_locate(
-        loaded, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
+        model, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
         batch_size=batch_size, store=target, counting=counting, template_mode=template_mode,
-        seed=seed, restart=restart, show_progress=not quiet,
+        seed=seed, restart=restart, device=device, dtype=dtype, show_progress=not quiet,
     )
     rows = [(s.dimension, s.status, s.prompts, s.pairs, s.value_neurons, s.opposite_neurons,
              f"{s.seconds:.1f}") for s in summaries]
     columns = ("dimension", "status", "prompts", "pairs", f"delta >= {PAPER_THRESHOLD}",
                f"delta <= -{PAPER_THRESHOLD}", "seconds")
-    console.print(table(f"{loaded.name} -> {target}", columns, rows))
+    console.print(table(f"{summaries[0].model} -> {target}", columns, rows))

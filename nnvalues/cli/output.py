@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output (files, other programs) gets wide tables instead of folded cells.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def quiet_libraries() -> None:

@@ -67,7 +67,7 @@ def slice_table(cube: xr.Dataset, *, model: str | None = None, dimension: str | 
         "delta": delta(chosen),
         "mean_positive": mean.sel(polarity="positive", drop=True),
         "mean_negative": mean.sel(polarity="negative", drop=True),
-    }).reset_coords(drop=True).to_dataframe().reset_index()
+    }).reset_coords(drop=True).transpose("layer", "neuron").to_dataframe().reset_index()
     if top is not None:
         if top < 1:
             raise UsageError("--top must be at least 1")

@@ -1,0 +1,106 @@
+"""Throughput and memory of `locate` against a bare Hugging Face forward pass.
+
+    python benchmarks/bench_locate.py [--model smollm2-135m] [--prompts 48] [--batch-size 8]
+                                      [--memory 50,500]
+
+Throughput: the same batches go through (a) a plain `model(**inputs)` with no hooks and
+(b) nnvalues' traced reduction; the ratio of prompts per second is printed (>= 1.0 means
+locate is at least as fast as the bare forward, which it can be because it stops after the
+last layer's activation and never computes logits).
+Memory: `locate` runs in a fresh process per prompt count and reports its peak RSS, which
+should not grow with the number of prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def throughput(model_name: str, n_prompts: int, batch_size: int, repeats: int) -> dict[str, float]:
+    from nnvalues.data.valueinsight import load_dataset, paired_records
+    from nnvalues.models.loading import load_model
+    from nnvalues.prompts.render import Renderer
+    from nnvalues.stats.batching import batch_units, collate, make_units
+    from nnvalues.stats.counting import reduce_batch
+
+    loaded = load_model(model_name)
+    records = paired_records(load_dataset(), limit=max(1, n_prompts // 8))[:n_prompts]
+    renderer = Renderer(loaded.tokenizer)
+    units = make_units(records, [renderer.render(r) for r in records])
+    batches = [collate(b, loaded.tokenizer.pad_token_id, loaded.device)
+               for b in batch_units(units, batch_size)]
+    prompts = sum(b.size for b in batches)
+
+    def bare() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                loaded.hf_model(**batch.inputs())
+
+    def traced() -> None:
+        for batch in batches:
+            reduce_batch(loaded.envoy, loaded.architecture, batch, "prompt")
+
+    traced()  # warm-up: first trace compiles nnsight's code paths
+    timings: dict[str, list[float]] = {"bare": [], "locate": []}
+    for _ in range(repeats):  # interleaved, so that machine noise hits both alike
+        for name, run in (("bare", bare), ("locate", traced)):
+            start = time.perf_counter()
+            run()
+            timings[name].append(time.perf_counter() - start)
+    best = {name: min(values) for name, values in timings.items()}
+    return {
+        "prompts": prompts,
+        "tokens_per_prompt": float(sum(int(b.attention_mask.sum()) for b in batches) / prompts),
+        "bare_prompts_per_s": prompts / best["bare"],
+        "locate_prompts_per_s": prompts / best["locate"],
+        "ratio": best["bare"] / best["locate"],
+    }
+
+
+def peak_memory(model_name: str, n_prompts: int, batch_size: int) -> float:
+    """Peak RSS (MiB) of a fresh process that runs locate on `n_prompts` prompts."""
+    code = (
+        "import resource, sys, nnvalues\n"
+        f"nnvalues.locate({model_name!r}, dimensions=['conservation'], limit={max(1, n_prompts // 2)},"
+        f" batch_size={batch_size}, store=sys.argv[1], show_progress=False)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", code, str(Path(tmp) / "s.zarr")],
+                             check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--prompts", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--memory", default="50,500", help="prompt counts for peak memory ('' to skip)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    result = {"throughput": throughput(args.model, args.prompts, args.batch_size, args.repeats)}
+    counts = [int(c) for c in args.memory.split(",") if c]
+    result["peak_rss_mib"] = {str(n): peak_memory(args.model, n, args.batch_size) for n in counts}
+    t = result["throughput"]
+    print(json.dumps(result, indent=2))
+    print(f"locate / bare forward, prompts per second: {t['ratio']:.2f}x "
+          f"({t['locate_prompts_per_s']:.2f} vs {t['bare_prompts_per_s']:.2f}, "
+          f"{t['tokens_per_prompt']:.0f} tokens per prompt)")
+    if len(counts) > 1:
+        rss = result["peak_rss_mib"]
+        print(f"peak RSS {counts[-1]} / {counts[0]} prompts: {rss[str(counts[-1])] / rss[str(counts[0])]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
