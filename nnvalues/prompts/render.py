@@ -48,7 +48,7 @@ class Renderer:
     def render(self, record: PromptRecord) -> RenderedPrompt:
         content = self.fill(record)
         if self.mode == "raw":
-            ids = self.tokenizer(content, add_special_tokens=True)["input_ids"]
+            ids = self._with_bos(self.tokenizer(content, add_special_tokens=True)["input_ids"])
             text = self.tokenizer.decode(ids, skip_special_tokens=False)
             return RenderedPrompt(record.id, text, tuple(ids))
         messages = [{"role": "user", "content": content}]
@@ -57,6 +57,18 @@ class Renderer:
             messages, add_generation_prompt=True, tokenize=True, return_dict=True
         )
         return RenderedPrompt(record.id, text, tuple(encoded["input_ids"]))
+
+    def _with_bos(self, ids: list[int]) -> list[int]:
+        """Raw prompts start with the model's BOS token when it has a distinct one.
+
+        Tokenizers converted from GGUF (Gemma among them) may not add it themselves, and
+        Gemma degrades badly without it; GPT-2 style tokenizers, whose BOS is also their
+        EOS, are left as they are.
+        """
+        bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
+        if bos is None or bos == eos or (ids and ids[0] == bos):
+            return list(ids)
+        return [bos, *ids]
 
     def settings(self) -> dict[str, str]:
         """What a store records about how prompts were built."""
