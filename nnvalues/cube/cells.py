@@ -45,7 +45,7 @@ def cell_dataset(tally: Tally, counting: str, attrs: dict[str, Any]) -> xr.Datas
         coords={
             "layer": np.arange(tally.n_layers),
             "neuron": np.arange(tally.n_neurons),
-            "polarity": list(POLARITIES),
+            "polarity": np.array(POLARITIES, dtype=object),  # variable-length strings: in the zarr v3 spec
         },
         attrs=attrs,
     )
