@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests import tiny_models
+from tests.openai_server import openai_server  # noqa: F401  (one server for the whole session)
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
