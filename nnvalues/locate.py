@@ -185,8 +185,10 @@ def _measure_cell(loaded: LoadedModel, renderer: Renderer, store: CubeStore, key
     remaining = units[tally.units_done:]
     progress.update(sum(len(u) for u in units[:tally.units_done]))
     pad_id = loaded.tokenizer.pad_token_id
+    # Remote runs keep one self-contained request per batch, without a cache to ship.
+    share_prefix = loaded.architecture.prefix_cache and "remote" not in trace_options
     for group in batch_units(remaining, batch_size):
-        batch = collate(group, pad_id, loaded.device)
+        batch = collate(group, pad_id, loaded.device, share_prefix=share_prefix)
         summary = reduce_batch(loaded.envoy, loaded.architecture, batch, settings["counting"],
                                **trace_options)
         tally.add(summary, batch, len(group))

@@ -130,3 +130,25 @@ def test_probability_and_delta_follow_the_paper(tiny_model_dir, tmp_path):
     # With pairs, delta is exactly (positive only - negative only) / pairs.
     discordant = (cube["positive_only"] - cube["negative_only"]) / cube["pairs"]
     np.testing.assert_allclose(d.values, discordant.values)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_shared_prefix_gives_the_same_summary(kind, tiny_model_dir, prompts_file):
+    from nnvalues.stats.batching import batch_units, collate, make_units
+    from nnvalues.stats.counting import reduce_batch
+
+    loaded = nnvalues.load_model(str(tiny_model_dir(kind)))
+    records = load_records(prompts_file)
+    renderer = Renderer(loaded.tokenizer)
+    units = make_units(records, [renderer.render(r) for r in records])
+    (group,) = batch_units(units, 64)
+    pad = loaded.tokenizer.pad_token_id
+    shared = collate(group, pad, share_prefix=True)
+    plain = collate(group, pad, share_prefix=False)
+    assert shared.prefix_length > 100 and plain.prefix_length == 0
+    assert shared.tokens_per_row().tolist() == plain.tokens_per_row().tolist()
+    for rule in ("prompt", "token"):
+        with_prefix = reduce_batch(loaded.envoy, loaded.architecture, shared, rule)
+        without = reduce_batch(loaded.envoy, loaded.architecture, plain, rule)
+        torch.testing.assert_close(with_prefix[:, 2:4], without[:, 2:4], rtol=1e-4, atol=1e-3)
+        assert (with_prefix[:, [0, 1, 4, 5]] - without[:, [0, 1, 4, 5]]).abs().max() <= 2

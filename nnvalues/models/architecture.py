@@ -49,6 +49,9 @@ class Architecture:
     layout: Layout
     n_layers: int
     n_neurons: int
+    prefix_cache: bool = True
+    """Whether a shared prompt prefix may be run once and reused through the KV cache;
+    not for sliding-window attention, whose cache keeps only the last tokens."""
 
     def activation_path(self, layer: int) -> str:
         return f"{self.layout.layers}.{layer}.{self.layout.activation}"
@@ -89,4 +92,6 @@ def resolve(model: torch.nn.Module) -> Architecture:
     width = getattr(config, layout.neurons, None)
     if width is None and model_type == "gpt2":
         width = 4 * config.n_embd
-    return Architecture(model_type, layout, len(layers), int(width))
+    layer_types = getattr(config, "layer_types", None) or ()
+    sliding = any("sliding" in str(t) for t in layer_types) or model_type in ("gemma2", "gemma3_text")
+    return Architecture(model_type, layout, len(layers), int(width), prefix_cache=not sliding)

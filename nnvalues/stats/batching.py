@@ -3,7 +3,9 @@
 A pair (the same question after a positive and after a reversed description) always lands
 in one batch, so that the paired statistics can be reduced inside the trace. Units are
 ordered by length so that a batch wastes little compute on padding; the order depends only
-on the prompts, which lets an interrupted run resume at a unit index.
+on the prompts, which lets an interrupted run resume at a unit index. Tokens that every row
+of a batch starts with (the system prompt and the template's instructions) can be split off
+and run once per batch, their activations added to every row's.
 """
 
 from __future__ import annotations
@@ -32,23 +34,46 @@ Unit = tuple[Row, ...]
 @dataclass
 class Batch:
     input_ids: torch.Tensor
+    """[batch, seq] the tokens after the shared prefix, left-padded."""
     attention_mask: torch.Tensor
+    """[batch, seq] 1 on real tokens of `input_ids`."""
     position_ids: torch.Tensor
     polarity: torch.Tensor
     """[batch, 2] one-hot polarity of each row."""
     pairs: torch.Tensor
     """[2, n_pairs, batch] selects the positive (0) and negative (1) row of each pair."""
+    prefix_ids: torch.Tensor
+    """[1, prefix] tokens every row starts with (may be empty), run once for the batch."""
 
-    def inputs(self) -> dict[str, torch.Tensor]:
-        return {
-            "input_ids": self.input_ids,
-            "attention_mask": self.attention_mask,
-            "position_ids": self.position_ids,
-        }
+    def inputs(self, past_key_values: object | None = None) -> dict[str, object]:
+        """Model inputs for the part after the prefix; the prefix lives in the cache."""
+        mask = self.attention_mask
+        if self.prefix_length:
+            prefix_mask = torch.ones((self.size, self.prefix_length), dtype=mask.dtype,
+                                     device=mask.device)
+            mask = torch.cat([prefix_mask, mask], dim=1)
+        inputs: dict[str, object] = {"input_ids": self.input_ids, "attention_mask": mask,
+                                     "position_ids": self.position_ids}
+        if past_key_values is not None:
+            inputs["past_key_values"] = past_key_values
+        return inputs
+
+    def prefix_inputs(self, past_key_values: object) -> dict[str, object]:
+        positions = torch.arange(self.prefix_length, device=self.prefix_ids.device)[None]
+        return {"input_ids": self.prefix_ids, "attention_mask": torch.ones_like(self.prefix_ids),
+                "position_ids": positions, "past_key_values": past_key_values}
+
+    @property
+    def prefix_length(self) -> int:
+        return int(self.prefix_ids.shape[1])
 
     @property
     def size(self) -> int:
         return int(self.input_ids.shape[0])
+
+    def tokens_per_row(self) -> torch.Tensor:
+        """Real tokens of each row, prefix included."""
+        return self.attention_mask.sum(dim=1) + self.prefix_length
 
 
 def make_units(records: Sequence[PromptRecord], prompts: Sequence[RenderedPrompt]) -> list[Unit]:
@@ -82,16 +107,36 @@ def batch_units(units: Sequence[Unit], batch_size: int) -> list[list[Unit]]:
     return batches
 
 
-def collate(units: Sequence[Unit], pad_id: int, device: str | torch.device = "cpu") -> Batch:
+MIN_SHARED_PREFIX = 16
+"""Shorter common prefixes are not worth a forward pass of their own."""
+
+
+def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Tokens that every sequence starts with, leaving each at least one token of its own."""
+    first = sequences[0]
+    limit = min(len(s) for s in sequences) - 1
+    length = 0
+    while length < limit and all(s[length] == first[length] for s in sequences):
+        length += 1
+    return length
+
+
+def collate(units: Sequence[Unit], pad_id: int, device: str | torch.device = "cpu",
+            share_prefix: bool = False) -> Batch:
+    """Left-pad a batch; with `share_prefix`, split off the tokens all rows start with."""
     rows = [row for unit in units for row in unit]
-    width = max(len(r.prompt.input_ids) for r in rows)
+    sequences = [row.prompt.input_ids for row in rows]
+    prefix = shared_prefix_length(sequences) if share_prefix and len(rows) > 1 else 0
+    if prefix < MIN_SHARED_PREFIX:
+        prefix = 0
+    width = max(len(s) for s in sequences) - prefix
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        n = len(row.prompt.input_ids)
-        ids[i, width - n:] = torch.tensor(row.prompt.input_ids, dtype=torch.long)
-        mask[i, width - n:] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    for i, sequence in enumerate(sequences):
+        own = sequence[prefix:]
+        ids[i, width - len(own):] = torch.tensor(own, dtype=torch.long)
+        mask[i, width - len(own):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0) + prefix
     polarity = torch.zeros((len(rows), len(POLARITIES)))
     polarity[torch.arange(len(rows)), torch.tensor([r.polarity for r in rows])] = 1.0
     pair_starts = []
@@ -104,6 +149,6 @@ def collate(units: Sequence[Unit], pad_id: int, device: str | torch.device = "cp
     for p, start in enumerate(pair_starts):
         pairs[0, p, start] = 1.0
         pairs[1, p, start + 1] = 1.0
-    return Batch(
-        ids.to(device), mask.to(device), positions.to(device), polarity.to(device), pairs.to(device)
-    )
+    prefix_ids = torch.tensor([list(sequences[0][:prefix])], dtype=torch.long).reshape(1, prefix)
+    return Batch(ids.to(device), mask.to(device), positions.to(device), polarity.to(device),
+                 pairs.to(device), prefix_ids.to(device))

@@ -5,6 +5,11 @@ For every layer only a [6, neurons] summary leaves the trace, whatever the batch
   2-3  activation summed over real tokens per polarity (for the mean activation)
   4-5  pairs active with the positive description only / with the reversed one only
 where m = sum over the prompt's real tokens (never padding) of the act_fn output.
+
+When every row of a batch starts with the same tokens (the system prompt and the template's
+instructions, about a third of each prompt here), that prefix runs once: its key/value cache
+is shared by the rows, and its activations, which no later token can change, are added to
+every row's sums. The counts are the same as without sharing, up to float rounding.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 from nnvalues.models.architecture import Architecture
 from nnvalues.stats.batching import Batch
@@ -23,14 +29,22 @@ COUNTING_RULES: dict[str, str] = {
 SUMMARY_ROWS = 6
 
 
-def reduce_layer(activation: Any, batch: Batch, rule: str) -> Any:
-    """[batch, seq, neurons] activations -> [6, neurons] summary; runs inside a trace."""
+def reduce_layer(activation: Any, batch: Batch, rule: str, prefix: Any = None) -> Any:
+    """[batch, seq, neurons] activations -> [6, neurons] summary; runs inside a trace.
+
+    `prefix` is the [2, neurons] summary of the shared prefix (summed activation, active
+    tokens), added to every row.
+    """
     act = activation.float()
     mask = batch.attention_mask.unsqueeze(-1).to(act.dtype)
     summed = (act * mask).sum(dim=1)
+    if prefix is not None:
+        summed = summed + prefix[0]
     prompt_active = (summed > 0).to(act.dtype)
     if rule == "token":
         units = ((act > 0).to(act.dtype) * mask).sum(dim=1)
+        if prefix is not None:
+            units = units + prefix[1]
     else:
         units = prompt_active
     polarity = batch.polarity.T
@@ -45,9 +59,9 @@ def reduce_layer(activation: Any, batch: Batch, rule: str) -> Any:
 
 def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str,
                  **trace_options: Any) -> torch.Tensor:
-    """One forward pass; returns the [layers, 6, neurons] summary of the batch.
+    """Returns the [layers, 6, neurons] summary of the batch.
 
-    The forward stops right after the last layer's activation is read: the rest of that
+    Each forward stops right after the last layer's activation is read: the rest of that
     layer and the unembedding are never computed.
     """
     if rule not in COUNTING_RULES:
@@ -55,11 +69,31 @@ def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str
 
         raise UsageError(f"unknown counting rule {rule!r}; choose from {', '.join(COUNTING_RULES)}")
     with torch.inference_mode():
-        with envoy.trace(batch.inputs(), **trace_options) as tracer:
+        cache = None
+        prefix = None
+        if batch.prefix_length:
+            cache = DynamicCache(config=envoy.config)
+            prefix = _prefix_summary(envoy, architecture, batch, cache, trace_options)
+            cache.batch_repeat_interleave(batch.size)
+        with envoy.trace(batch.inputs(cache), **trace_options) as tracer:
             summaries = []
             for layer in range(architecture.n_layers):
                 output = architecture.activation_module(envoy, layer).output
-                summaries.append(reduce_layer(output, batch, rule))
+                shared = None if prefix is None else prefix[layer]
+                summaries.append(reduce_layer(output, batch, rule, shared))
             summary = torch.stack(summaries).save()
             tracer.stop()
+    return summary
+
+
+def _prefix_summary(envoy: Any, architecture: Architecture, batch: Batch, cache: Any,
+                    trace_options: dict[str, Any]) -> torch.Tensor:
+    """Run the shared prefix once, filling `cache`; [layers, 2, neurons] summed / active."""
+    with envoy.trace(batch.prefix_inputs(cache), **trace_options) as tracer:
+        summaries = []
+        for layer in range(architecture.n_layers):
+            act = architecture.activation_module(envoy, layer).output.float()[0]
+            summaries.append(torch.stack([act.sum(dim=0), (act > 0).to(act.dtype).sum(dim=0)]))
+        summary = torch.stack(summaries).save()
+        tracer.stop()
     return summary

@@ -46,7 +46,7 @@ class Tally:
         self.negative_only += np.rint(values[:, 5]).astype(np.int64)
         polarity = batch.polarity.cpu().numpy()
         self.prompts += polarity.sum(axis=0).astype(np.int64)
-        self.tokens += (batch.attention_mask.cpu().numpy().sum(axis=1) @ polarity).astype(np.int64)
+        self.tokens += (batch.tokens_per_row().cpu().numpy() @ polarity).astype(np.int64)
         self.pairs += int(batch.pairs.shape[1])
         self.units_done += units
 
