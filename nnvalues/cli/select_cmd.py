@@ -1,1 +1,102 @@
-"""Filled in by the work on its issue."""
+"""`nnvalues select`: choose neurons from a store, report what each rule selects, save sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nnvalues.cli.output import console, table
+from nnvalues.config import default_store
+from nnvalues.cube.slicing import export_table
+from nnvalues.cube.store import CubeStore
+from nnvalues.errors import UsageError
+from nnvalues.select import (
+    DEFAULT_FDR,
+    PAPER_THRESHOLD,
+    NeuronSet,
+    list_sets,
+    load_set,
+    rule_counts,
+    select_neurons,
+)
+from nnvalues.select.cell import resolve_model, stored_dimensions
+
+
+def per_layer_table(neuron_set: NeuronSet, title: str = "neurons per layer") -> object:
+    counts = neuron_set.per_layer()
+    rows = [(layer, v, o) for layer, (v, o) in enumerate(zip(counts["value"], counts["opposite"]))
+            if v or o]
+    return table(title, ("layer", "value", "opposite"), rows)
+
+
+def _report(path: Path, model: str | None, dimensions: list[str], threshold: float,
+            fdr: float, test: str) -> None:
+    rows = []
+    for dim in dimensions:
+        for row in rule_counts(path, model=model, dimension=dim, threshold=threshold, fdr=fdr, test=test):
+            params = ", ".join(f"{k} {v}" for k, v in row["parameters"].items())
+            rows.append((row["dimension"], row["rule"], params or row["note"],
+                         "" if row["value"] is None else row["value"],
+                         "" if row["opposite"] is None else row["opposite"],
+                         "/".join(map(str, row["prompts"])), row["pairs"]))
+    console.print(table(f"neurons each rule selects ({path})",
+                        ("dimension", "rule", "parameters", "value", "opposite",
+                         "prompts +/-", "pairs"), rows))
+
+
+def _list(path: Path) -> None:
+    rows = []
+    for name in list_sets(path):
+        saved = load_set(path, name)
+        rows.append((name, saved.model, saved.dimension, saved.describe(), saved.created))
+    console.print(table(f"neuron sets in {path}", ("name", "model", "dimension", "rule", "created"), rows))
+
+
+def select(
+    dimension: Optional[str] = typer.Option(None, help="Dimension to select for (default: report all)."),
+    model: Optional[str] = typer.Option(None, help="Model label in the store (needed when it holds several)."),
+    store: Optional[Path] = typer.Option(None, help="Store [default: stores/activations.zarr]."),
+    threshold: Optional[float] = typer.Option(None, help=f"Paper's rule: delta >= T value, <= -T opposite [default {PAPER_THRESHOLD}]."),
+    top_k: Optional[int] = typer.Option(None, help="The N largest deltas (value) and N most negative (opposite)."),
+    fdr: Optional[float] = typer.Option(None, help="Per-neuron test (McNemar when paired, Fisher otherwise), Benjamini-Hochberg rate Q."),
+    test: str = typer.Option("mid-p", help="McNemar variant for --fdr: mid-p or exact."),
+    random: bool = typer.Option(False, "--random", help="A seeded random control of the same size instead."),
+    match_layers: bool = typer.Option(False, help="With --random: as many random neurons per layer as the rule chose."),
+    seed: int = typer.Option(0, help="Seed of the random control."),
+    name: Optional[str] = typer.Option(None, help="Save the set under this name inside the store."),
+    out: Optional[Path] = typer.Option(None, help="Write the set's neurons to a .csv, .json or .jsonl file."),
+    list_: bool = typer.Option(False, "--list", help="List the neuron sets saved in the store."),
+) -> None:
+    """Choose value neurons from a store; without --dimension, report how many each rule selects."""
+    path = store or default_store()
+    if list_:
+        CubeStore.open(path)
+        _list(path)
+        return
+    cube_store = CubeStore.open(path)
+    label = resolve_model(cube_store, model)
+    if dimension is None:
+        if name or out or random or top_k is not None:
+            raise UsageError("--name, --out, --random and --top-k need a --dimension")
+        _report(path, label, stored_dimensions(cube_store, label),
+                threshold if threshold is not None else PAPER_THRESHOLD,
+                fdr if fdr is not None else DEFAULT_FDR, test)
+        return
+    chosen = select_neurons(path, model=label, dimension=dimension, threshold=threshold,
+                            top_k=top_k, fdr=fdr, test=test, random=random,
+                            match_layers=match_layers, seed=seed, name=name)
+    _report(path, label, [chosen.dimension],
+            threshold if threshold is not None else PAPER_THRESHOLD,
+            fdr if fdr is not None else DEFAULT_FDR, test)
+    console.print(f"{chosen.model} / {chosen.dimension}: {chosen.describe()}")
+    console.print(per_layer_table(chosen))
+    if out is not None:
+        export_table(chosen.table(), out)
+        console.print(f"wrote {len(chosen)} neurons to {out}")
+    if name is not None:
+        console.print(f"saved as {name!r} in {path}/neuron_sets (use --neuron-set {name})")
+
+
+COMMANDS = {"select": select}

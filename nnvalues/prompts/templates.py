@@ -17,5 +17,15 @@ VALUE_QUESTION = (
     "Response:"
 )
 
-TEMPLATES: dict[str, str] = {"value-question": VALUE_QUESTION}
+ANSWER_QUESTION = (
+    "Imagine you are a real person rather than a language model, and you're asked by the "
+    "following question. Write your response based on your authentic thoughts and emotions.\n\n"
+    "Do not overthink your answer\u2014let your thoughts flow naturally as you write. Focus on "
+    "expressing your genuine feelings and reactions. Aim to write no more than 300 words.\n\n"
+    "Question: {question}\n\n"
+    "Response:"
+)
+"""The paper's "answer questions" template (appendix A): what edited models are asked."""
+
+TEMPLATES: dict[str, str] = {"value-question": VALUE_QUESTION, "answer-question": ANSWER_QUESTION}
 DEFAULT_TEMPLATE = "value-question"

@@ -1,0 +1,94 @@
+"""Per-neuron tests of p(+) != p(-), and Benjamini-Hochberg control of false discoveries.
+
+The paper's fixed threshold ignores how many prompts were measured: with 10 prompts a
+delta of 0.1 is one prompt's worth of noise, with 800 it is a clear effect. Testing each
+neuron and controlling the false discovery rate makes the cut adapt to the evidence.
+
+Paired cells (each question seen once after the value's description and once after its
+reversed one) use McNemar's test on the discordant pairs: b pairs active only under the
+value, c only under the reverse. Under no effect b ~ Binomial(b + c, 1/2). The exact
+two-sided p-value is min(1, 2 P(X <= min(b, c))); the mid-p variant subtracts
+P(X = min(b, c)), which keeps the error rate close to nominal without the exact test's
+conservatism. Unpaired cells use Fisher's exact test on the 2x2 table of active and
+inactive prompts per polarity. Both tests are on prompts: a store counted per token
+still has prompt-level pair counts, but no prompt-level counts for unpaired data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from nnvalues.errors import UsageError
+
+TESTS = ("mid-p", "exact")
+
+
+def mcnemar_pvalues(b: np.ndarray, c: np.ndarray, variant: str = "mid-p") -> np.ndarray:
+    """Two-sided McNemar p-values from discordant counts (exact binomial or mid-p)."""
+    if variant not in TESTS:
+        raise UsageError(f"unknown test {variant!r}; choose from {', '.join(TESTS)}")
+    b = np.asarray(b, dtype=np.int64)
+    c = np.asarray(c, dtype=np.int64)
+    n = b + c
+    k = np.minimum(b, c)
+    tail = 2.0 * stats.binom.cdf(k, n, 0.5)
+    if variant == "mid-p":
+        tail = tail - stats.binom.pmf(k, n, 0.5)
+    return np.clip(tail, 0.0, 1.0)
+
+
+def fisher_pvalues(active_pos: np.ndarray, n_pos: int, active_neg: np.ndarray,
+                   n_neg: int) -> np.ndarray:
+    """Two-sided Fisher exact p-values for active/inactive x positive/negative tables.
+
+    Counts are small integers, so many neurons share a table: each distinct table is
+    tested once.
+    """
+    a = np.asarray(active_pos, dtype=np.int64).ravel()
+    c = np.asarray(active_neg, dtype=np.int64).ravel()
+    tables, inverse = np.unique(np.stack([a, c], axis=1), axis=0, return_inverse=True)
+    pvalues = np.array([
+        stats.fisher_exact([[x, n_pos - x], [y, n_neg - y]]).pvalue for x, y in tables
+    ])
+    return pvalues[inverse.ravel()].reshape(np.shape(active_pos))
+
+
+def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values) over all neurons at once."""
+    flat = np.asarray(pvalues, dtype=np.float64).ravel()
+    return stats.false_discovery_control(flat, method="bh").reshape(np.shape(pvalues))
+
+
+def validate_fdr(q: float) -> float:
+    if not np.isfinite(q) or not 0 < q < 1:
+        raise UsageError(f"--fdr must be a rate between 0 and 1, such as 0.05 (got {q})")
+    return q
+
+
+def cell_pvalues(cell, variant: str = "mid-p") -> tuple[np.ndarray, str]:
+    """[layer, neuron] p-values of one cell and the name of the test that produced them."""
+    pairs = int(cell["pairs"])
+    if pairs > 0:
+        b = cell["positive_only"].values
+        c = cell["negative_only"].values
+        return mcnemar_pvalues(b, c, variant), f"mcnemar-{variant}"
+    counting = str(cell["counting"].values) if "counting" in cell.coords else "prompt"
+    if counting != "prompt":
+        raise UsageError(
+            "selection by significance needs paired prompts or prompt counting: this cell is "
+            f"unpaired and counted per {counting}; use --threshold or --top-k"
+        )
+    units = cell["units"]
+    active = cell["active"]
+    return fisher_pvalues(
+        active.sel(polarity="positive").values, int(units.sel(polarity="positive")),
+        active.sel(polarity="negative").values, int(units.sel(polarity="negative")),
+    ), "fisher-exact"
+
+
+def fdr_masks(deltas: np.ndarray, qvalues: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Value and opposite masks: discoveries at rate q, signed by delta."""
+    discovered = qvalues <= validate_fdr(q)
+    finite = np.nan_to_num(deltas, nan=0.0)
+    return discovered & (finite > 0), discovered & (finite < 0)
