@@ -42,7 +42,7 @@ class CubeStore:
         """Open an existing store, or say clearly why `path` is not one."""
         store = cls(Path(path))
         if not store.path.exists():
-            raise StoreError(f"{store.path} does not exist")
+            raise StoreError(f"{store.path} does not exist: make it with `nnvalues locate --store {store.path}`")
         attrs = store._read_attrs(store.path)
         if attrs is None or MARKER not in attrs:
             raise StoreError(f"{store.path} is not an nnvalues store")
