@@ -7,15 +7,14 @@ Throughput: the same batches go through (a) a plain `model(**inputs)` with no ho
 (b) nnvalues' traced reduction; the ratio of prompts per second is printed (>= 1.0 means
 locate is at least as fast as the bare forward, which it can be because it stops after the
 last layer's activation and never computes logits).
-Memory: `locate` runs in a fresh process per prompt count and reports its peak RSS, which
-should not grow with the number of prompts.
+Memory: `locate` runs in a fresh process per prompt count and reports its RSS after loading
+and at its peak during the run, which should not grow with the number of prompts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -66,18 +65,43 @@ def throughput(model_name: str, n_prompts: int, batch_size: int, repeats: int) -
     }
 
 
-def peak_memory(model_name: str, n_prompts: int, batch_size: int) -> float:
-    """Peak RSS (MiB) of a fresh process that runs locate on `n_prompts` prompts."""
-    code = (
-        "import resource, sys, nnvalues\n"
-        f"nnvalues.locate({model_name!r}, dimensions=['conservation'], limit={max(1, n_prompts // 2)},"
-        f" batch_size={batch_size}, store=sys.argv[1], show_progress=False)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    )
+_MEMORY_CHILD = """
+import sys, threading, time, nnvalues
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+model = nnvalues.load_model(sys.argv[1])
+before = status("VmRSS")
+peak = [before]
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], status("VmRSS"))
+        time.sleep(0.01)
+done = threading.Event()
+threading.Thread(target=sample, daemon=True).start()
+nnvalues.locate(model, dimensions=["conservation"], limit=int(sys.argv[2]),
+                batch_size=int(sys.argv[3]), store=sys.argv[4], show_progress=False)
+done.set()
+print(before, peak[0], status("VmHWM"))
+"""
+
+
+def peak_memory(model_name: str, n_prompts: int, batch_size: int) -> dict[str, float]:
+    """RSS (MiB) of a fresh process: after loading the model, and at its peak during locate.
+
+    Read from /proc (VmRSS sampled every 10 ms, VmHWM), not from getrusage, whose maximum a
+    child inherits from the parent that forked it.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", code, str(Path(tmp) / "s.zarr")],
-                             check=True, capture_output=True, text=True)
-    return float(out.stdout.strip().splitlines()[-1])
+        out = subprocess.run(
+            [sys.executable, "-c", _MEMORY_CHILD, model_name, str(max(1, n_prompts // 2)),
+             str(batch_size), str(Path(tmp) / "s.zarr")],
+            check=True, capture_output=True, text=True)
+    loaded, during, high_water = (float(v) for v in out.stdout.strip().splitlines()[-1].split())
+    return {"after_load": loaded, "peak_during_locate": during, "process_high_water": high_water,
+            "locate_increase": during - loaded}
 
 
 def main() -> None:
@@ -97,9 +121,12 @@ def main() -> None:
     print(f"locate / bare forward, prompts per second: {t['ratio']:.2f}x "
           f"({t['locate_prompts_per_s']:.2f} vs {t['bare_prompts_per_s']:.2f}, "
           f"{t['tokens_per_prompt']:.0f} tokens per prompt)")
+    for n, rss in result["peak_rss_mib"].items():
+        print(f"{n} prompts: RSS {rss['after_load']:.0f} MiB after loading, peak "
+              f"{rss['peak_during_locate']:.0f} MiB during locate (+{rss['locate_increase']:.0f})")
     if len(counts) > 1:
-        rss = result["peak_rss_mib"]
-        print(f"peak RSS {counts[-1]} / {counts[0]} prompts: {rss[str(counts[-1])] / rss[str(counts[0])]:.2f}x")
+        first, last = (result["peak_rss_mib"][str(n)]["peak_during_locate"] for n in (counts[0], counts[-1]))
+        print(f"peak RSS during locate, {counts[-1]} / {counts[0]} prompts: {last / first:.2f}x")
 
 
 if __name__ == "__main__":
