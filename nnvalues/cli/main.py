@@ -13,9 +13,11 @@ from nnvalues.cli import (  # noqa: F401  (modules that add commands to the data
     dataset_cmd,
     dataset_generate_cmd,
     evalsets_cmd,
+    evaluate_cmd,
     intervene_cmd,
     locate_cmd,
     models_cmd,
+    report_cmd,
     select_cmd,
 )
 from nnvalues.cli.output import quiet_libraries
@@ -30,7 +32,7 @@ cli = typer.Typer(
 )
 cli.command("models")(models_cmd.models)
 cli.command("locate")(locate_cmd.locate)
-for module in (select_cmd, intervene_cmd):
+for module in (select_cmd, intervene_cmd, evaluate_cmd, report_cmd):
     for name, function in getattr(module, "COMMANDS", {}).items():
         cli.command(name)(function)
 cli.add_typer(cube_cmd.app, name="cube")

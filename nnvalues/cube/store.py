@@ -43,7 +43,7 @@ class CubeStore:
         store = cls(Path(path))
         if not store.path.exists():
             raise StoreError(f"{store.path} does not exist: make it with `nnvalues locate --store {store.path}`")
-        attrs = store._read_attrs(store.path)
+        attrs = read_group_attrs(store.path)
         if attrs is None or MARKER not in attrs:
             raise StoreError(f"{store.path} is not an nnvalues store")
         if attrs[MARKER] > STORE_FORMAT:
@@ -59,13 +59,13 @@ class CubeStore:
         return cls(path)
 
     def models(self) -> list[str]:
-        return sorted(p.name for p in self.path.iterdir() if self._is_group(p) and not p.name.startswith("."))
+        return sorted(p.name for p in self.path.iterdir() if is_group(p) and not p.name.startswith("."))
 
     def dimensions(self, key: str) -> list[str]:
-        return sorted(p.name for p in (self.path / key).iterdir() if self._is_group(p))
+        return sorted(p.name for p in (self.path / key).iterdir() if is_group(p))
 
     def model_settings(self, key: str) -> dict[str, Any] | None:
-        return self._read_attrs(self.path / key)
+        return read_group_attrs(self.path / key)
 
     def ensure_model(self, key: str, settings: dict[str, Any]) -> None:
         """Create the model group, or check that `settings` match the ones it holds."""
@@ -82,7 +82,7 @@ class CubeStore:
             )
 
     def cell_attrs(self, key: str, dimension: str) -> dict[str, Any] | None:
-        return self._read_attrs(self.path / key / dimension)
+        return read_group_attrs(self.path / key / dimension)
 
     def open_cell(self, key: str, dimension: str) -> xr.Dataset:
         return xr.open_zarr(self.path / key / dimension, consolidated=False, zarr_format=3).load()
@@ -98,14 +98,17 @@ class CubeStore:
     def checkpoint_path(self, key: str, dimension: str) -> Path:
         return self.path / ".checkpoints" / key / f"{dimension}.npz"
 
-    @staticmethod
-    def _is_group(path: Path) -> bool:
-        return path.is_dir() and (path / "zarr.json").is_file()
 
-    @staticmethod
-    def _read_attrs(path: Path) -> dict[str, Any] | None:
-        try:
-            meta = json.loads((path / "zarr.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return meta.get("attributes", {}) if meta.get("node_type") == "group" else None
+
+def is_group(path: Path) -> bool:
+    """Whether `path` is a zarr v3 group (a directory with a group zarr.json)."""
+    return path.is_dir() and (path / "zarr.json").is_file()
+
+
+def read_group_attrs(path: Path) -> dict[str, Any] | None:
+    """The attributes of the zarr v3 group at `path`, or None if it is not one."""
+    try:
+        meta = json.loads((path / "zarr.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("attributes", {}) if meta.get("node_type") == "group" else None

@@ -96,19 +96,19 @@ def ask(client: Any, endpoint: Endpoint, request: Request) -> Answer:
     except openai.AuthenticationError:
         raise EndpointError(f"{endpoint.url} rejected the API key (401); check {KEY_ENV}") from None
     except openai.PermissionDeniedError as exc:
-        raise EndpointError(f"{endpoint.url} refused the request (403): {_said(exc)}") from None
+        raise EndpointError(f"{endpoint.url} refused the request (403): {server_message(exc)}") from None
     except openai.APITimeoutError:
         raise EndpointError(f"{endpoint.url} did not answer within {endpoint.timeout:g} s "
                             f"(tried {endpoint.max_retries + 1} time(s))") from None
     except openai.APIConnectionError as exc:
         cause = exc.__cause__ or exc
-        raise EndpointError(f"cannot reach {endpoint.url} ({_one_line(str(cause)) or type(cause).__name__}; "
+        raise EndpointError(f"cannot reach {endpoint.url} ({one_line(str(cause)) or type(cause).__name__}; "
                             f"tried {endpoint.max_retries + 1} time(s))") from None
     except openai.APIStatusError as exc:
         raise EndpointError(f"{endpoint.url} answered {exc.status_code} for model "
-                            f"{request.model!r}: {_said(exc)}") from None
+                            f"{request.model!r}: {server_message(exc)}") from None
     except openai.OpenAIError as exc:
-        raise EndpointError(f"{endpoint.url}: {_one_line(_scrub(str(exc)))}") from None
+        raise EndpointError(f"{endpoint.url}: {one_line(_scrub(str(exc)))}") from None
     choice = response.choices[0] if response.choices else None
     usage = response.usage
     return Answer(
@@ -162,14 +162,14 @@ def send_all(
     return answers
 
 
-def _said(exc: Any) -> str:
+def server_message(exc: Any) -> str:
     """The server's own message, on one line and without anything key-shaped."""
     body = getattr(exc, "body", None)
     message = None
     if isinstance(body, dict):
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) else body.get("message")
-    return _one_line(_scrub(str(message or getattr(exc, "message", "") or exc)))
+    return one_line(_scrub(str(message or getattr(exc, "message", "") or exc)))
 
 
 _KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_\-*]{4,}")
@@ -183,6 +183,6 @@ def _scrub(text: str) -> str:
     return _KEY_LIKE.sub("***", text)
 
 
-def _one_line(text: str, size: int = 200) -> str:
+def one_line(text: str, size: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= size else text[: size - 3] + "..."

@@ -1,0 +1,99 @@
+"""`nnvalues evaluate`: answers over a grid of edits, judged by G-Eval, kept in a results store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nnvalues.cli.output import console, parse_list
+from nnvalues.evaluate.grid import Grid, parse_gammas, parse_neurons
+from nnvalues.evaluate.neurons import SelectionOptions
+from nnvalues.evaluate.runner import DEFAULT_RESULTS, evaluate as run_evaluate
+from nnvalues.intervene.generation import GenerationSettings
+from nnvalues.judge.base import make_judge
+from nnvalues.models.registry import DEFAULT_MODEL
+from nnvalues.select import DEFAULT_FDR, PAPER_THRESHOLD
+from nnvalues.taxonomy import DIMENSION_IDS
+
+
+def _items(text: str) -> list[str]:
+    """Comma-separated values; an empty string is an empty axis (refused by the grid)."""
+    return parse_list(text) or []
+
+
+def evaluate(
+    models: str = typer.Option(DEFAULT_MODEL, help="Models to edit, comma-separated."),
+    methods: str = typer.Option("paper", help="Neuron selections: paper, top-k, random, fdr."),
+    dimensions: str = typer.Option(",".join(DIMENSION_IDS), help="Dimensions, comma-separated."),
+    directions: str = typer.Option("positive", help="positive (toward the value), negative, or both."),
+    gammas: str = typer.Option("2.0", help="Scaling factors gamma, comma-separated."),
+    neurons: str = typer.Option("all", help="Neurons per role to edit: all, or counts such as 10,50."),
+    sets: str = typer.Option("heldout", help="Evaluation sets: heldout, pvq40, valuebench."),
+    limit: int = typer.Option(10, help="Questions per set and dimension."),
+    store: Optional[Path] = typer.Option(None, help="Activation cube (default: stores/activations.zarr)."),
+    results: Path = typer.Option(DEFAULT_RESULTS, help="Results store (created or continued)."),
+    judge: str = typer.Option("openai:gpt-4o", help="openai:<model> (OpenAI or a compatible server) or local:<model>."),
+    judge_mode: str = typer.Option("logprobs", help="Remote judges: logprobs (one call) or sampling."),
+    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else OpenAI); the key is read from $OPENAI_API_KEY only."),
+    judge_samples: int = typer.Option(20, help="Sampling mode: answers per judgement."),
+    judge_temperature: float = typer.Option(2.0, help="Sampling mode: temperature (G-Eval uses 2)."),
+    judge_runs: int = typer.Option(1, help="Independent judge runs averaged per answer (the paper: 10)."),
+    judge_concurrency: int = typer.Option(4, help="Remote judges: requests in flight."),
+    judge_batch: bool = typer.Option(False, "--judge-batch", help="Send judgements through OpenAI's Batch API (OpenAI only)."),
+    judge_batch_size: int = typer.Option(8, help="Local judge: prompts scored together."),
+    quality: bool = typer.Option(True, "--quality/--no-quality", help="Also judge text quality (fluency, grammar)."),
+    max_new_tokens: int = typer.Option(128, help="Tokens to generate per answer."),
+    batch_size: int = typer.Option(16, help="Questions generated together."),
+    sample: bool = typer.Option(False, "--sample", help="Sample answers instead of greedy decoding."),
+    temperature: float = typer.Option(1.0, help="Answer sampling temperature (with --sample)."),
+    seed: int = typer.Option(0, help="Seed of sampling and of the random control."),
+    template_mode: str = typer.Option("auto", help="auto, chat or raw."),
+    edit: str = typer.Option("multiply", help="multiply (paper eq. 6) or add (NPTI-style)."),
+    threshold: float = typer.Option(PAPER_THRESHOLD, help="paper and random methods: |delta| >= T."),
+    top_k: int = typer.Option(50, help="top-k method with --neurons all: k per role."),
+    fdr: float = typer.Option(DEFAULT_FDR, help="fdr method: false discovery rate q."),
+    test: str = typer.Option("mid-p", help="fdr method: McNemar variant, mid-p or exact."),
+    match_layers: bool = typer.Option(False, help="random method: match the per-layer counts."),
+    source: Optional[Path] = typer.Option(None, help="Folder with the ValueBench files (pvq40, valuebench) instead of the download."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
+    dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count the generations and judge calls."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Edit, generate, judge (G-Eval 1-5) and store, over a grid of methods x dimensions x
+    directions x gammas x neuron counts; rerun the same command to resume."""
+    grid = Grid(models=tuple(_items(models)), methods=tuple(_items(methods)),
+                dimensions=tuple(_items(dimensions)), directions=tuple(_items(directions)),
+                gammas=parse_gammas(_items(gammas)), neurons=parse_neurons(_items(neurons)),
+                sets=tuple(_items(sets)))
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=sample, seed=seed,
+                                  temperature=temperature, batch_size=batch_size)
+    selection = SelectionOptions(threshold=threshold, top_k=top_k, fdr=fdr, test=test, seed=seed,
+                                 match_layers=match_layers)
+    chosen = make_judge(judge, mode=judge_mode, base_url=judge_base_url, samples=judge_samples,
+                        temperature=judge_temperature, concurrency=judge_concurrency,
+                        use_batch=judge_batch, batch_dir=Path(results) / "judge_batches",
+                        batch_size=judge_batch_size, template_mode="auto", device=device,
+                        dtype=dtype)
+    summary = run_evaluate(grid, chosen, cube=store, results=results, quality=quality,
+                           runs=judge_runs, limit=limit, settings=settings,
+                           template_mode=template_mode, edit_rule=edit, selection=selection,
+                           source=source, device=device, dtype=dtype, dry_run=dry_run,
+                           show_progress=not quiet)
+    plan = summary.plan
+    if dry_run:
+        console.print(f"dry run: {plan.describe()}")
+        return
+    console.print(f"{summary.cells_written} cells written to {results} ({plan.stored} were already "
+                  f"there); {summary.judgements} judgements, {summary.cache_hits} from the cache")
+    for criterion, count in summary.missing.items():
+        if count:
+            print(f"warning: {count} {criterion} judgement(s) gave no rating on the 1-5 scale; "
+                  "they are stored as missing (NaN) and left out of the means", file=sys.stderr)
+    console.print(f"tables: nnvalues report {results}")
+
+
+COMMANDS = {"evaluate": evaluate}
