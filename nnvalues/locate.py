@@ -1,8 +1,9 @@
 """`locate`: measure how often every MLP neuron is active under value and reversed prompts.
 
-The run goes cell by cell (one model, one dimension). After every batch the running totals
-are checkpointed, so an interrupted run resumes on the next identical command and ends
-with the same cube as an uninterrupted one.
+The run goes cell by cell (one model, one dimension). After every batch (locally) or every
+request (on NDIF, where one request carries several batches) the running totals are
+checkpointed, so an interrupted run resumes on the next identical command and ends with the
+same cube as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
@@ -22,10 +23,12 @@ from nnvalues.cube.view import count_selected, delta
 from nnvalues.data.records import PromptRecord, load_records
 from nnvalues.data.valueinsight import load_dataset, paired_records
 from nnvalues.errors import StoreError, UsageError
+from nnvalues.execution import Execution
 from nnvalues.fingerprint import hash_json
-from nnvalues.models.loading import LoadedModel, load_model
+from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import Renderer
-from nnvalues.stats.batching import batch_units, collate, make_units
+from nnvalues.remote.reduction import reduce_request
+from nnvalues.stats.batching import Batch, Unit, batch_units, collate, make_units
 from nnvalues.stats.counting import COUNTING_RULES, reduce_batch
 from nnvalues.stats.tally import Tally
 from nnvalues.taxonomy import dimension as lookup_dimension
@@ -107,11 +110,16 @@ def locate(
     show_progress: bool = True,
     on_batch: Callable[[str, int], None] | None = None,
     trace_options: dict[str, Any] | None = None,
+    execution: Execution | str | None = None,
 ) -> list[CellSummary]:
     """Measure activation statistics into a store; returns one summary per dimension.
 
-    Everything cheap (options, prompts, the store) is checked before the model is loaded.
+    `execution` says where the traces run ("local", "simulate", "remote" or an
+    `Execution`); remotely, several batches go in one request and `model` names a repo
+    NDIF hosts. `trace_options` pass through to local traces. Everything cheap (options,
+    NDIF host and key, prompts, the store) is checked before the model is loaded.
     """
+    execution = Execution.of(execution).check()
     if counting not in COUNTING_RULES:
         raise UsageError(f"unknown counting rule {counting!r}; choose from {', '.join(COUNTING_RULES)}")
     if batch_size < 2:
@@ -120,7 +128,8 @@ def locate(
     store_path = Path(store) if store else default_store()
     if store_path.exists() and any(store_path.iterdir()):
         CubeStore.open(store_path)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device, dtype=dtype)
+    loaded = (model if isinstance(model, LoadedModel)
+              else execution.load(model, device=device, dtype=dtype))
     renderer = Renderer(loaded.tokenizer, template_mode)  # type: ignore[arg-type]
     settings = {**loaded.provenance(), "counting": counting, **renderer.settings()}
     cube_store = CubeStore.open_or_create(store_path)
@@ -138,6 +147,9 @@ def locate(
                 "prompts: p needs N > 0 for both polarities"
             )
     progress = tqdm(total=len(records), unit="prompt", disable=not show_progress, desc=loaded.name)
+    if execution.serialised and execution.on_status is None and show_progress:
+        execution = execution.with_status(
+            lambda status, _detail: progress.set_postfix_str(f"NDIF {status.lower()}"))
     summaries = []
     try:
         for name, cell_records in by_dimension.items():
@@ -145,7 +157,7 @@ def locate(
                     "seed": seed}
             summaries.append(_measure_cell(
                 loaded, renderer, cube_store, key, name, cell_records, settings, cell,
-                batch_size, restart, progress, on_batch, trace_options or {},
+                batch_size, restart, progress, on_batch, trace_options or {}, execution,
             ))
     finally:
         progress.close()
@@ -156,7 +168,7 @@ def _measure_cell(loaded: LoadedModel, renderer: Renderer, store: CubeStore, key
                   name: str, records: list[PromptRecord], settings: dict[str, Any],
                   cell: dict[str, Any], batch_size: int, restart: bool, progress: tqdm,
                   on_batch: Callable[[str, int], None] | None,
-                  trace_options: dict[str, Any]) -> CellSummary:
+                  trace_options: dict[str, Any], execution: Execution) -> CellSummary:
     started = time.perf_counter()
     held = store.cell_attrs(key, name)
     if held is not None:
@@ -184,16 +196,12 @@ def _measure_cell(loaded: LoadedModel, renderer: Renderer, store: CubeStore, key
     units = make_units(records, prompts)
     remaining = units[tally.units_done:]
     progress.update(sum(len(u) for u in units[:tally.units_done]))
-    pad_id = loaded.tokenizer.pad_token_id
-    # Remote runs keep one self-contained request per batch, without a cache to ship.
-    share_prefix = loaded.architecture.prefix_cache and "remote" not in trace_options
-    for group in batch_units(remaining, batch_size):
-        batch = collate(group, pad_id, loaded.device, share_prefix=share_prefix)
-        summary = reduce_batch(loaded.envoy, loaded.architecture, batch, settings["counting"],
-                               **trace_options)
-        tally.add(summary, batch, len(group))
+    groups = batch_units(remaining, batch_size)
+    for summary, rows, count in _reductions(loaded, groups, settings["counting"], trace_options,
+                                            execution):
+        tally.add(summary, rows, count)
         tally.save(checkpoint, resume_key)
-        progress.update(batch.size)
+        progress.update(rows.size)
         if on_batch is not None:
             on_batch(name, tally.units_done)
 
@@ -201,6 +209,31 @@ def _measure_cell(loaded: LoadedModel, renderer: Renderer, store: CubeStore, key
              "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     store.write_cell(key, name, cell_dataset(tally, settings["counting"], attrs))
     return _summary(store, key, name, status, started)
+
+
+def _reductions(loaded: LoadedModel, groups: list[list[Unit]], rule: str,
+                trace_options: dict[str, Any], execution: Execution,
+                ) -> Iterator[tuple[Any, Batch, int]]:
+    """Summaries with the rows and units they cover: per batch here, per request remotely."""
+    pad_id = loaded.tokenizer.pad_token_id
+    if execution.serialised:
+        # Several batches per request, and no prefix cache to ship with them.
+        step = execution.batches_per_request
+        for start in range(0, len(groups), step):
+            request = groups[start:start + step]
+            batches = [collate(group, pad_id, loaded.device) for group in request]
+            summary = reduce_request(loaded.envoy, loaded.architecture, batches, rule,
+                                     **execution.trace_options(loaded))
+            units = [unit for group in request for unit in group]
+            # All the request's rows as one batch: what the tally counts besides the summary.
+            yield summary, collate(units, pad_id), len(units)
+        return
+    # Remote-style trace options keep one self-contained request per batch, without a cache.
+    share_prefix = loaded.architecture.prefix_cache and "remote" not in trace_options
+    for group in groups:
+        batch = collate(group, pad_id, loaded.device, share_prefix=share_prefix)
+        summary = reduce_batch(loaded.envoy, loaded.architecture, batch, rule, **trace_options)
+        yield summary, batch, len(group)
 
 
 def _summary(store: CubeStore, key: str, name: str, status: str, started: float) -> CellSummary:

@@ -9,8 +9,10 @@ import typer
 
 from nnvalues.cli.output import console, parse_list, table
 from nnvalues.config import default_store
+from nnvalues.execution import DEFAULT_BATCHES_PER_REQUEST, Execution
 from nnvalues.locate import PAPER_THRESHOLD, locate as run_locate
 from nnvalues.models.registry import DEFAULT_MODEL
+from nnvalues.remote.policy import RetryPolicy
 
 
 def locate(
@@ -27,16 +29,33 @@ def locate(
     device: Optional[str] = typer.Option(None, help="cpu or cuda [default: cuda when present]."),
     dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    remote: bool = typer.Option(
+        False, "--remote",
+        help="Run on NDIF; --model is a repo NDIF hosts. API key: NDIF_API_KEY or nnsight's config."),
+    ndif_host: Optional[str] = typer.Option(
+        None, help="NDIF API URL of a self-hosted server; implies --remote (default: NDIF_HOST "
+                   "or nnsight's config, else https://api.ndif.us)."),
+    batches_per_request: int = typer.Option(
+        DEFAULT_BATCHES_PER_REQUEST, help="Remote: batches sent together in one NDIF request."),
+    remote_deadline: float = typer.Option(
+        RetryPolicy.deadline, help="Remote: seconds one NDIF request may take, retries included."),
 ) -> None:
     """Measure, for every MLP neuron, how often it is active under value and reversed prompts."""
     target = store or default_store()
+    execution = Execution(
+        "remote" if remote or ndif_host else "local", host=ndif_host,
+        batches_per_request=batches_per_request, policy=RetryPolicy(deadline=remote_deadline),
+    )
     summaries = run_locate(
         model, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
         batch_size=batch_size, store=target, counting=counting, template_mode=template_mode,
         seed=seed, restart=restart, device=device, dtype=dtype, show_progress=not quiet,
+        execution=execution,
     )
     rows = [(s.dimension, s.status, s.prompts, s.pairs, s.value_neurons, s.opposite_neurons,
              f"{s.seconds:.1f}") for s in summaries]
     columns = ("dimension", "status", "prompts", "pairs", f"delta >= {PAPER_THRESHOLD}",
                f"delta <= -{PAPER_THRESHOLD}", "seconds")
     console.print(table(f"{summaries[0].model} -> {target}", columns, rows))
+    if execution.serialised:
+        console.print(f"{execution.describe()}: {execution.meter.describe()}")

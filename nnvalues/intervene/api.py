@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 from nnvalues.config import default_store
 from nnvalues.cube.store import CubeStore
 from nnvalues.errors import StoreError, UsageError
+from nnvalues.execution import Execution
 from nnvalues.intervene.edits import (
     PAPER_GAMMA,
     Edit,
@@ -19,7 +20,7 @@ from nnvalues.intervene.edits import (
 )
 from nnvalues.intervene.generation import GenerationSettings, generate
 from nnvalues.intervene.questions import check_questions, render_questions
-from nnvalues.models.loading import LoadedModel, load_model
+from nnvalues.models.loading import LoadedModel
 from nnvalues.models.registry import DEFAULT_MODEL, EMBEDDED
 from nnvalues.select.api import select_neurons
 from nnvalues.select.cell import resolve_model
@@ -120,13 +121,16 @@ def intervene(
     device: str | None = None,
     dtype: str = "auto",
     on_batch: Callable[[int], None] | None = None,
+    execution: Execution | str | None = None,
 ) -> InterventionResult:
     """Generate each answer twice, plainly and with the edit, from the same prompts.
 
     Neurons come from a saved set (`neuron_set`) or are selected from `store` with one rule
     (default: the paper's |delta| >= 0.03); `random` swaps them for a random control.
-    `device` and `dtype` apply when `model` is a name to load.
+    `device` and `dtype` apply when `model` is a name to load. `execution` says where the
+    model runs ("local", "simulate" or "remote" on NDIF, see nnvalues.execution).
     """
+    execution = Execution.of(execution).check()
     asked = check_questions([questions] if isinstance(questions, str) else list(questions))
     direction, gamma, edit_rule = check_direction(direction), check_gamma(gamma), check_rule(edit_rule)
     settings = settings or GenerationSettings()
@@ -135,15 +139,15 @@ def intervene(
     if isinstance(model, str) and model in EMBEDDED and neuron_set is None:
         # Refuse a store of another model before spending time on loading this one.
         resolve_model(CubeStore.open(Path(store) if store is not None else default_store()), model)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device, dtype=dtype)
+    loaded = model if isinstance(model, LoadedModel) else execution.load(model, device=device, dtype=dtype)
     chosen = choose_neuron_set(loaded, store=store, dimension=dimension, neuron_set=neuron_set,
                                threshold=threshold, top_k=top_k, fdr=fdr, test=test,
                                random=random, match_layers=match_layers, seed=seed)
     edit = build_edit(chosen, direction, gamma, edit_rule)
     prompts, renderer = render_questions(loaded.tokenizer, asked, template_mode)
     ids = [p.input_ids for p in prompts]
-    plain = generate(loaded, ids, None, settings, on_batch)
-    edited = generate(loaded, ids, edit, settings, on_batch)
+    plain = generate(loaded, ids, None, settings, on_batch, execution)
+    edited = generate(loaded, ids, edit, settings, on_batch, execution)
     answers = [Answer(q, p.text, a.text, b.text, len(a.token_ids), len(b.token_ids))
                for q, p, a, b in zip(asked, prompts, plain, edited, strict=True)]
     return InterventionResult(loaded.name, loaded.revision, chosen, edit, settings,

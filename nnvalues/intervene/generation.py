@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from nnvalues.errors import UsageError
+from nnvalues.execution import Execution
 from nnvalues.intervene.edits import Edit
 from nnvalues.models.loading import LoadedModel
 
@@ -77,16 +78,19 @@ def _edit_step(loaded: LoadedModel, edit: Edit) -> None:
     """Rewrite the edited neurons' activations in place; runs inside the nnsight trace."""
     for layer_edit in edit.layers:
         output = loaded.architecture.activation_module(loaded.envoy, layer_edit.layer).output
+        if layer_edit.index.device != output.device:  # sent from a client to a remote model
+            layer_edit = layer_edit.to(output.device, output.dtype)
         output[..., layer_edit.index] = layer_edit.apply(output[..., layer_edit.index])
 
 
 def _generate_edited(loaded: LoadedModel, inputs: dict[str, torch.Tensor], edit: Edit,
-                     kwargs: dict[str, Any]) -> torch.Tensor:
+                     kwargs: dict[str, Any], trace_options: dict[str, Any] | None = None,
+                     ) -> torch.Tensor:
     envoy = loaded.envoy
     with warnings.catch_warnings():
         # nnsight warns that the open-ended step loop stops when generation does: expected.
         warnings.filterwarnings("ignore", message=".*was never reached.*")
-        with envoy.generate(**kwargs) as tracer:
+        with envoy.generate(**kwargs, **(trace_options or {})) as tracer:
             with tracer.invoke(inputs):
                 # An open step loop that touches no module would wait forever: skip it.
                 if edit.layers:
@@ -113,8 +117,14 @@ def _trim(new_tokens: list[int], stop: set[int]) -> list[int]:
 
 def generate(loaded: LoadedModel, prompts: Sequence[Sequence[int]], edit: Edit | None = None,
              settings: GenerationSettings = GenerationSettings(),
-             on_batch: Callable[[int], None] | None = None) -> list[Generated]:
-    """Answers to `prompts` (token ids); plain transformers generation when `edit` is None."""
+             on_batch: Callable[[int], None] | None = None,
+             execution: Execution | None = None) -> list[Generated]:
+    """Answers to `prompts` (token ids); plain transformers generation when `edit` is None.
+
+    With a serialised `execution` (NDIF or its simulation) every batch, edited or not, is
+    one nnsight generation request: the weights are not here.
+    """
+    serialised = execution is not None and execution.serialised
     if not prompts:
         return []
     kwargs = settings.generate_kwargs()
@@ -129,7 +139,10 @@ def generate(loaded: LoadedModel, prompts: Sequence[Sequence[int]], edit: Edit |
         if settings.do_sample:
             torch.manual_seed(settings.seed + number)
         with torch.inference_mode():
-            if device_edit is None:
+            if serialised:
+                sequences = _generate_edited(loaded, inputs, device_edit or Edit.empty(), kwargs,
+                                             execution.trace_options(loaded, generating=True))
+            elif device_edit is None:
                 sequences = loaded.hf_model.generate(**inputs, **kwargs)
             else:
                 sequences = _generate_edited(loaded, inputs, device_edit, kwargs)

@@ -97,6 +97,70 @@ def load_model(spec: str, *, device: str | None = None, dtype: str = "auto") -> 
     return LoadedModel(name, source, revision, model, tokenizer, architecture, device, dtype_name)
 
 
+REMOTE_DTYPE = "server"
+"""The dtype label of remotely run models: the server chooses it (NDIF: bfloat16)."""
+
+
+def load_remote_model(spec: str) -> LoadedModel:
+    """A model to run on NDIF: tokenizer, config and module tree, with meta weights only.
+
+    `spec` is a Hugging Face repo id that NDIF hosts, or, for a self-hosted server that
+    shares this filesystem, a model directory (used as the repo id). No weights are read or
+    downloaded; a repo id costs a hub lookup (its canonical id and commit) and the download
+    of its config and tokenizer files.
+    """
+    from nnsight.modeling import huggingface
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        repo = str(path.resolve())
+        huggingface._ID_CACHE.setdefault(repo, repo)  # what the server will open
+        name, source, revision = path.name, f"ndif:directory:{path.name}", hash_directory(path)
+    elif spec in EMBEDDED or path.suffix == ".gguf":
+        raise ModelError(
+            f"{spec} runs locally only: NDIF serves Hugging Face repos, e.g. "
+            "meta-llama/Llama-3.1-8B (or a model directory on a self-hosted server)"
+        )
+    elif _looks_like_repo_id(spec):
+        repo, revision = _hub_identity(spec)
+        huggingface._ID_CACHE[spec] = repo
+        name, source = spec, f"ndif:hub:{repo}"
+    else:
+        raise ModelError(f"unknown model {spec!r}: give a Hugging Face repo id that NDIF hosts")
+    envoy = _meta_envoy(repo, spec)
+    model = envoy._module
+    architecture = resolve(model)
+    _prepare_tokenizer(envoy.tokenizer, model)
+    return LoadedModel(name, source, revision, model, envoy.tokenizer, architecture, "cpu",
+                       REMOTE_DTYPE, _envoy=envoy)
+
+
+def _hub_identity(spec: str) -> tuple[str, str]:
+    """The canonical repo id and commit of `spec` on the Hugging Face hub."""
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().model_info(spec)
+    except Exception as exc:  # offline, unknown repo, gated without a token, ...
+        raise ModelError(
+            f"cannot look up {spec} on the Hugging Face hub: {_first_line(exc)}") from None
+    return info.id, info.sha or "unknown"
+
+
+def _meta_envoy(repo: str, spec: str) -> Any:
+    from nnsight import TransformersModel
+
+    try:
+        return TransformersModel(repo, task="text-generation")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"cannot build {spec} for remote execution: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -118,8 +182,7 @@ def _from_pretrained(source: str, dtype: torch.dtype, **kwargs: Any) -> tuple[An
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {source!r}: {first}") from None
+        raise ModelError(f"cannot load model {source!r}: {_first_line(exc)}") from None
     return model, tokenizer
 
 

@@ -1,0 +1,61 @@
+"""Several batches reduced to neuron counts in one request (an nnsight session).
+
+Locally every batch is its own trace. Remotely each trace would be a request with its own
+queueing and round trip, so a session wraps several batches: the server runs them one after
+another, adds their [layers, 6, neurons] summaries (in float64, the precision of the running
+tally) and sends back one summary per request. Nothing else leaves the server.
+
+The block runs where the model is, so it does not assume where that is: the batch's masks
+follow the activations to their device, and the reduction runs with autocast off (NDIF runs
+requests under half-precision autocast, which would round token counts above 256).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import torch
+
+from nnvalues.models.architecture import Architecture
+from nnvalues.stats.batching import Batch
+from nnvalues.stats.counting import reduce_layer
+
+
+def on_device(batch: Batch, device: Any) -> Batch:
+    """The batch with every tensor on `device`."""
+    return dataclasses.replace(batch, **{
+        f.name: getattr(batch, f.name).to(device) for f in dataclasses.fields(batch)
+    })
+
+
+def summarise_layers(envoy: Any, architecture: Architecture, batch: Batch, rule: str) -> Any:
+    """Inside a trace: the batch's [layers, 6, neurons] summary, computed where the model is."""
+    summaries = []
+    for layer in range(architecture.n_layers):
+        output = architecture.activation_module(envoy, layer).output
+        if layer == 0:
+            batch = on_device(batch, output.device)
+        with torch.autocast(output.device.type, enabled=False):
+            summaries.append(reduce_layer(output, batch, rule))
+    return torch.stack(summaries)
+
+
+def reduce_request(envoy: Any, architecture: Architecture, batches: Sequence[Batch], rule: str,
+                   **session_options: Any) -> torch.Tensor:
+    """The [layers, 6, neurons] float64 sum of the batches' summaries, from one session.
+
+    `session_options` choose where the session runs (a `backend`, or `remote="local"`).
+    Each forward stops after the last layer's activation is read.
+    """
+    import nnsight
+
+    with torch.inference_mode():
+        with envoy.session(**session_options):
+            parts = []
+            for batch in batches:
+                with envoy.trace(batch.inputs()) as tracer:
+                    parts.append(summarise_layers(envoy, architecture, batch, rule).double())
+                    tracer.stop()
+            total = nnsight.save(torch.stack(parts).sum(dim=0))
+    return total
