@@ -25,6 +25,7 @@ from nnvalues.data.valueinsight import load_dataset, paired_records
 from nnvalues.errors import StoreError, UsageError
 from nnvalues.execution import Execution
 from nnvalues.fingerprint import hash_json
+from nnvalues.memory import release_freed_memory
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import Renderer
 from nnvalues.remote.reduction import reduce_request
@@ -201,6 +202,7 @@ def _measure_cell(loaded: LoadedModel, renderer: Renderer, store: CubeStore, key
                                             execution):
         tally.add(summary, rows, count)
         tally.save(checkpoint, resume_key)
+        release_freed_memory()
         progress.update(rows.size)
         if on_batch is not None:
             on_batch(name, tally.units_done)
