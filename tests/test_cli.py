@@ -148,3 +148,12 @@ def test_bad_slice_requests(cli, tiny_model_dir, prompts_file, tmp_path):
 def test_models_lists_the_embedded_ones(cli):
     result = cli("models")
     assert result.code == 0 and "smollm2-135m" in result.out and "gemma3-270m" in result.out
+
+
+@pytest.mark.parametrize("command", [["intervene", "What would you do?"],
+                                     ["evaluate", "--dry-run", "--limit", "1"]])
+def test_remote_without_an_api_key(cli, monkeypatch, command):
+    monkeypatch.delenv("NDIF_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "judge-key")  # the judge is not what is tested here
+    monkeypatch.setattr("nnsight.CONFIG.API.APIKEY", None, raising=False)
+    assert_one_line_error(cli(*command, "--remote"), "no NDIF API key")

@@ -185,9 +185,9 @@ def test_a_failing_judge_keeps_the_answers_for_the_rerun(tiny, tmp_path, monkeyp
     generated = []
     real_generate = runner.generate
 
-    def counting_generate(loaded, prompts, edit=None, settings=None, on_batch=None):
+    def counting_generate(loaded, prompts, edit=None, settings=None, on_batch=None, execution=None):
         generated.append((len(prompts), edit is None))
-        return real_generate(loaded, prompts, edit, settings, on_batch)
+        return real_generate(loaded, prompts, edit, settings, on_batch, execution)
 
     monkeypatch.setattr(runner, "generate", counting_generate)
     run(tiny, results)

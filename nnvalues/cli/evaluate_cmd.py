@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from nnvalues.cli.output import console, parse_list
+from nnvalues.cli.remote_options import NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from
 from nnvalues.evaluate.grid import Grid, parse_gammas, parse_neurons
 from nnvalues.evaluate.neurons import SelectionOptions
 from nnvalues.evaluate.runner import DEFAULT_RESULTS, evaluate as run_evaluate
@@ -62,6 +63,9 @@ def evaluate(
     dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count the generations and judge calls."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    remote: bool = REMOTE,
+    ndif_host: Optional[str] = NDIF_HOST,
+    remote_deadline: float = REMOTE_DEADLINE,
 ) -> None:
     """Edit, generate, judge (G-Eval 1-5) and store, over a grid of methods x dimensions x
     directions x gammas x neuron counts; rerun the same command to resume."""
@@ -82,7 +86,8 @@ def evaluate(
                            runs=judge_runs, limit=limit, settings=settings,
                            template_mode=template_mode, edit_rule=edit, selection=selection,
                            source=source, device=device, dtype=dtype, dry_run=dry_run,
-                           show_progress=not quiet)
+                           show_progress=not quiet,
+                           execution=execution_from(remote, ndif_host, remote_deadline))
     plan = summary.plan
     if dry_run:
         console.print(f"dry run: {plan.describe()}")

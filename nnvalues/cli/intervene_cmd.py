@@ -11,6 +11,7 @@ import typer
 from tqdm.auto import tqdm
 
 from nnvalues.cli.output import console, table
+from nnvalues.cli.remote_options import NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from
 from nnvalues.intervene.api import InterventionResult, intervene as run_intervene
 from nnvalues.intervene.edits import PAPER_GAMMA, check_gamma
 from nnvalues.intervene.generation import GenerationSettings
@@ -64,6 +65,9 @@ def intervene(
     json_: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     out: Optional[Path] = typer.Option(None, help="Also write the JSON result to this file."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    remote: bool = REMOTE,
+    ndif_host: Optional[str] = NDIF_HOST,
+    remote_deadline: float = REMOTE_DEADLINE,
 ) -> None:
     """Answer questions plainly and with value neurons edited (paper eq. 6), side by side."""
     if question and questions:
@@ -81,6 +85,7 @@ def intervene(
             top_k=top_k, fdr=fdr, test=test, random=random, match_layers=match_layers,
             seed=seed, settings=settings, template_mode=template_mode, device=device,
             dtype=dtype, on_batch=progress.update,
+            execution=execution_from(remote, ndif_host, remote_deadline),
         )
     finally:
         progress.close()

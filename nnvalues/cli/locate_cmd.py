@@ -8,11 +8,12 @@ from typing import Optional
 import typer
 
 from nnvalues.cli.output import console, parse_list, table
+from nnvalues.cli.remote_options import (
+    BATCHES_PER_REQUEST, NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from,
+)
 from nnvalues.config import default_store
-from nnvalues.execution import DEFAULT_BATCHES_PER_REQUEST, Execution
 from nnvalues.locate import PAPER_THRESHOLD, locate as run_locate
 from nnvalues.models.registry import DEFAULT_MODEL
-from nnvalues.remote.policy import RetryPolicy
 
 
 def locate(
@@ -29,23 +30,14 @@ def locate(
     device: Optional[str] = typer.Option(None, help="cpu or cuda [default: cuda when present]."),
     dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
     quiet: bool = typer.Option(False, help="No progress bar."),
-    remote: bool = typer.Option(
-        False, "--remote",
-        help="Run on NDIF; --model is a repo NDIF hosts. API key: NDIF_API_KEY or nnsight's config."),
-    ndif_host: Optional[str] = typer.Option(
-        None, help="NDIF API URL of a self-hosted server; implies --remote (default: NDIF_HOST "
-                   "or nnsight's config, else https://api.ndif.us)."),
-    batches_per_request: int = typer.Option(
-        DEFAULT_BATCHES_PER_REQUEST, help="Remote: batches sent together in one NDIF request."),
-    remote_deadline: float = typer.Option(
-        RetryPolicy.deadline, help="Remote: seconds one NDIF request may take, retries included."),
+    remote: bool = REMOTE,
+    ndif_host: Optional[str] = NDIF_HOST,
+    batches_per_request: int = BATCHES_PER_REQUEST,
+    remote_deadline: float = REMOTE_DEADLINE,
 ) -> None:
     """Measure, for every MLP neuron, how often it is active under value and reversed prompts."""
     target = store or default_store()
-    execution = Execution(
-        "remote" if remote or ndif_host else "local", host=ndif_host,
-        batches_per_request=batches_per_request, policy=RetryPolicy(deadline=remote_deadline),
-    )
+    execution = execution_from(remote, ndif_host, remote_deadline, batches_per_request)
     summaries = run_locate(
         model, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
         batch_size=batch_size, store=target, counting=counting, template_mode=template_mode,

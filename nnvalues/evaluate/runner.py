@@ -37,7 +37,8 @@ from nnvalues.judge.base import Judge
 from nnvalues.judge.cache import JudgeCache
 from nnvalues.judge.prompts import QUALITY_PROMPT, VALUE_PROMPT, quality_prompt, value_prompt
 from nnvalues.judge.runs import Rating, check_runs, judge_prompts
-from nnvalues.models.loading import LoadedModel, load_model
+from nnvalues.execution import Execution
+from nnvalues.models.loading import LoadedModel
 from nnvalues.models.registry import EMBEDDED
 from nnvalues.prompts.templates import TEMPLATES
 from nnvalues.select import NeuronSet
@@ -100,6 +101,7 @@ class _Context:
     progress: Any
     summary: EvaluationSummary
     on_cell: Callable[[Cell], None] | None
+    execution: Execution
 
 
 def expected_label(spec: str) -> str:
@@ -147,8 +149,13 @@ def evaluate(
     dry_run: bool = False,
     show_progress: bool = True,
     on_cell: Callable[[Cell], None] | None = None,
+    execution: Execution | str | None = None,
 ) -> EvaluationSummary:
-    """Run (or, with `dry_run`, count) the grid's generations and judgements into `results`."""
+    """Run (or, with `dry_run`, count) the grid's generations and judgements into `results`.
+
+    `execution` says where the edited model generates: "local" (default) or "remote" (NDIF).
+    """
+    execution = Execution.of(execution).check()
     settings = settings or GenerationSettings()
     selection = selection or SelectionOptions()
     cube_path = Path(cube) if cube is not None else default_store()
@@ -179,7 +186,7 @@ def evaluate(
     steps = plan.generations + plan.judgements
     progress = tqdm(total=steps, unit="step", disable=not show_progress, desc="evaluate")
     context = _Context(grid, judge, quality, runs, settings, template_mode, edit_rule, store, cache,
-                       questions, progress, summary, on_cell)
+                       questions, progress, summary, on_cell, execution)
     try:
         for spec, label in zip(grid.models, labels):
             todo = [c for c in plan.todo if c.model == label]
@@ -248,7 +255,7 @@ def _check_stored(store: ResultsStore, key: str, cell: Cell, items: list[Item]) 
 
 def _run_model(context: _Context, spec: str, label: str, todo: list[Cell],
                sets: dict[tuple[str, str, int], NeuronSet], device: str | None, dtype: str) -> None:
-    loaded = load_model(spec, device=device, dtype=dtype)
+    loaded = context.execution.load(spec, device=device, dtype=dtype)
     if loaded.name != label:
         raise StoreError(f"model {spec} loads as {loaded.name}, but the cube holds {label}")
     key = model_key(label)
@@ -307,7 +314,7 @@ def _answers(context: _Context, loaded: LoadedModel, key: str, cell: Cell,
             condition = cell.condition
             edit = build_edit(neuron_set, condition.direction, condition.gamma, context.edit_rule)
         generated = generate(loaded, [p.input_ids for p in prompts], edit, settings,
-                             on_batch=context.progress.update)
+                             on_batch=context.progress.update, execution=context.execution)
         for n, answer in zip(missing, generated):
             answers[n] = {"text": answer.text, "tokens": len(answer.token_ids)}
     done = [a for a in answers if a is not None]
