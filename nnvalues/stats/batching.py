@@ -56,6 +56,8 @@ class Batch:
                                      "position_ids": self.position_ids}
         if past_key_values is not None:
             inputs["past_key_values"] = past_key_values
+        else:
+            inputs["use_cache"] = False  # nothing reads it: building one only costs memory
         return inputs
 
     def prefix_inputs(self, past_key_values: object) -> dict[str, object]:

@@ -72,9 +72,9 @@ def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str
         cache = None
         prefix = None
         if batch.prefix_length:
-            cache = DynamicCache(config=envoy.config)
+            cache = SharedPrefixCache(config=envoy.config)
             prefix = _prefix_summary(envoy, architecture, batch, cache, trace_options)
-            cache.batch_repeat_interleave(batch.size)
+            cache.frozen = True
         with envoy.trace(batch.inputs(cache), **trace_options) as tracer:
             summaries = []
             for layer in range(architecture.n_layers):
@@ -84,6 +84,27 @@ def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str
             summary = torch.stack(summaries).save()
             tracer.stop()
     return summary
+
+
+class SharedPrefixCache(DynamicCache):
+    """Holds the shared prefix's keys and values and, once frozen, serves them to every row.
+
+    A frozen cache returns the prefix (expanded over the batch, not copied) joined with the
+    rows' own keys and values, and stores nothing: no per-batch copy of the prefix and no
+    growing cache, whose reallocations otherwise raise the peak memory batch after batch.
+    """
+
+    frozen = False
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int,
+               *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.frozen:
+            return super().update(key_states, value_states, layer_idx, *args, **kwargs)
+        layer = self.layers[layer_idx]
+        rows = key_states.shape[0]
+        keys = torch.cat([layer.keys.expand(rows, -1, -1, -1), key_states], dim=-2)
+        values = torch.cat([layer.values.expand(rows, -1, -1, -1), value_states], dim=-2)
+        return keys, values
 
 
 def _prefix_summary(envoy: Any, architecture: Architecture, batch: Batch, cache: Any,
