@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -104,6 +103,3 @@ def summarise_store(cube: xr.Dataset, threshold: float) -> list[dict[str, object
             })
     return rows
 
-
-def models_in(cube: xr.Dataset) -> Sequence[str]:
-    return [str(m) for m in cube["model"].values]

@@ -41,13 +41,8 @@ class CubeStore:
     def open(cls, path: Path | str) -> "CubeStore":
         """Open an existing store, or say clearly why `path` is not one."""
         store = cls(Path(path))
-        if not store.path.exists():
-            raise StoreError(f"{store.path} does not exist: make it with `nnvalues locate --store {store.path}`")
-        attrs = read_group_attrs(store.path)
-        if attrs is None or MARKER not in attrs:
-            raise StoreError(f"{store.path} is not an nnvalues store")
-        if attrs[MARKER] > STORE_FORMAT:
-            raise StoreError(f"{store.path} was written by a newer nnvalues (format {attrs[MARKER]})")
+        check_marked_root(store.path, MARKER, STORE_FORMAT, "an nnvalues store",
+                          f"make it with `nnvalues locate --store {store.path}`")
         return store
 
     @classmethod
@@ -112,3 +107,15 @@ def read_group_attrs(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return meta.get("attributes", {}) if meta.get("node_type") == "group" else None
+
+
+def check_marked_root(path: Path, marker: str, newest: int, kind: str, hint: str) -> dict[str, Any]:
+    """The root attributes of a store of `kind`, or a one-line error saying why it is not one."""
+    if not path.exists():
+        raise StoreError(f"{path} does not exist: {hint}")
+    attrs = read_group_attrs(path)
+    if attrs is None or marker not in attrs:
+        raise StoreError(f"{path} is not {kind}")
+    if attrs[marker] > newest:
+        raise StoreError(f"{path} was written by a newer nnvalues (format {attrs[marker]})")
+    return attrs

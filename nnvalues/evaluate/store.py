@@ -22,7 +22,7 @@ from typing import Any
 import xarray as xr
 import zarr
 
-from nnvalues.cube.store import is_group, read_group_attrs
+from nnvalues.cube.store import check_marked_root, is_group, read_group_attrs
 from nnvalues.errors import StoreError
 from nnvalues.storage import atomic_write_text, replace_directory
 
@@ -57,13 +57,8 @@ class ResultsStore:
     @classmethod
     def open(cls, path: Path | str) -> "ResultsStore":
         store = cls(Path(path))
-        if not store.path.exists():
-            raise StoreError(f"{store.path} does not exist: run `nnvalues evaluate --results {store.path}` first")
-        attrs = read_group_attrs(store.path)
-        if attrs is None or MARKER not in attrs:
-            raise StoreError(f"{store.path} is not an nnvalues results store")
-        if attrs[MARKER] > RESULTS_FORMAT:
-            raise StoreError(f"{store.path} was written by a newer nnvalues (format {attrs[MARKER]})")
+        check_marked_root(store.path, MARKER, RESULTS_FORMAT, "an nnvalues results store",
+                          f"run `nnvalues evaluate --results {store.path}` first")
         return store
 
     @classmethod
