@@ -18,8 +18,9 @@ random 90% of its neurons; here all chosen neurons are edited.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -119,6 +120,79 @@ class Edit:
     def settings(self) -> dict[str, Any]:
         return {"direction": self.direction, "gamma": self.gamma, "rule": self.rule,
                 "formula": EDIT_RULES[self.rule]}
+
+    @classmethod
+    def from_neurons(cls, neurons: NeuronSet, direction: str = "positive",
+                     gamma: float = PAPER_GAMMA, rule: str = "multiply") -> "Edit":
+        """The edit that pushes the model toward the value (positive) or away from it.
+
+        Example:
+            edit = Edit.from_neurons(neurons, direction="negative", gamma=2.0)
+        """
+        return build_edit(neurons, direction, gamma, rule)
+
+    def apply(self, model: Any) -> None:
+        """Rewrite the edited activations in place; call it inside an nnsight trace.
+
+        `model` is a `LoadedModel` or the nnsight model being traced. Inside
+        `generate`, call it under `for _ in tracer.all():` to edit every step.
+
+        Example:
+            with model.envoy.trace(prompt):
+                edit.apply(model)
+                logits = model.envoy.lm_head.output.save()
+        """
+        envoy, architecture = _traced(model)
+        for layer_edit in self.layers:
+            output = architecture.activation_module(envoy, layer_edit.layer).output
+            if layer_edit.index.device != output.device:  # sent from a client to a remote model
+                layer_edit = layer_edit.to(output.device, output.dtype)
+            output[..., layer_edit.index] = layer_edit.apply(output[..., layer_edit.index])
+
+    @contextmanager
+    def applied(self, model: Any) -> Iterator[Any]:
+        """Edit plain PyTorch calls of the model (forward, `generate`) inside the block.
+
+        Forward hooks on the activation modules apply the edit; they are removed on
+        exit, even after an error, so the model is unedited afterwards.
+
+        Example:
+            with edit.applied(model):
+                out = model.hf_model.generate(**inputs)
+        """
+        from nnvalues.models.architecture import resolve
+
+        hf_model = getattr(model, "hf_model", model)
+        hf_model = getattr(hf_model, "_model", hf_model)  # an nnsight wrapper
+        architecture = resolve(hf_model)
+        param = next(hf_model.parameters())
+        handles = []
+        try:
+            for layer_edit in self.to(param.device, param.dtype).layers:
+                module = architecture.activation_module(hf_model, layer_edit.layer)
+                handles.append(module.register_forward_hook(_hook(layer_edit)))
+            yield model
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _hook(layer_edit: LayerEdit) -> Any:
+    def edit_output(_module: Any, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        output = output.clone()
+        output[..., layer_edit.index] = layer_edit.apply(output[..., layer_edit.index])
+        return output
+
+    return edit_output
+
+
+def _traced(model: Any) -> tuple[Any, Any]:
+    """(nnsight envoy, architecture) of a LoadedModel or of an nnsight model."""
+    if hasattr(model, "envoy") and hasattr(model, "architecture"):
+        return model.envoy, model.architecture
+    from nnvalues.models.architecture import resolve
+
+    return model, resolve(model._model)
 
 
 def build_edit(neuron_set: NeuronSet, direction: str = "positive", gamma: float = PAPER_GAMMA,

@@ -74,15 +74,6 @@ def pad_batch(loaded: LoadedModel, prompts: Sequence[Sequence[int]]) -> dict[str
     return {"input_ids": ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}
 
 
-def _edit_step(loaded: LoadedModel, edit: Edit) -> None:
-    """Rewrite the edited neurons' activations in place; runs inside the nnsight trace."""
-    for layer_edit in edit.layers:
-        output = loaded.architecture.activation_module(loaded.envoy, layer_edit.layer).output
-        if layer_edit.index.device != output.device:  # sent from a client to a remote model
-            layer_edit = layer_edit.to(output.device, output.dtype)
-        output[..., layer_edit.index] = layer_edit.apply(output[..., layer_edit.index])
-
-
 def _generate_edited(loaded: LoadedModel, inputs: dict[str, torch.Tensor], edit: Edit,
                      kwargs: dict[str, Any], trace_options: dict[str, Any] | None = None,
                      ) -> torch.Tensor:
@@ -95,7 +86,7 @@ def _generate_edited(loaded: LoadedModel, inputs: dict[str, torch.Tensor], edit:
                 # An open step loop that touches no module would wait forever: skip it.
                 if edit.layers:
                     for _ in tracer.all():
-                        _edit_step(loaded, edit)
+                        edit.apply(loaded)
             with tracer.invoke():
                 sequences = tracer.result.save()
     return sequences
