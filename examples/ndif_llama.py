@@ -46,15 +46,13 @@ def main() -> None:
     ndif = Execution("remote")  # NDIF_HOST / NDIF_API_KEY or nnsight's config
     print(f"running on {ndif.describe()}")
     model = ndif.load(MODEL)  # tokenizer, config and module tree; weights stay on NDIF
-    for summary in nnvalues.locate(model, dimensions=[args.dimension], limit=args.limit,
-                                   store=args.store, execution=ndif):
-        print(f"{summary.dimension}: {summary.prompts} prompts, {summary.value_neurons} value "
-              f"neurons, {summary.opposite_neurons} opposite ({summary.status})")
+    cube = nnvalues.locate(model, dimensions=[args.dimension], limit=args.limit,
+                           store=args.store, execution=ndif)
+    print(cube.nnv.per_layer(dimension=args.dimension).sum("layer").to_series())
 
-    neurons = nnvalues.select_neurons(args.store, model=MODEL, dimension=args.dimension,
-                                      top_k=200)
-    result = nnvalues.intervene(QUESTIONS, model=model, neuron_set=neurons, direction="positive",
-                                gamma=2.0, execution=ndif)
+    neurons = nnvalues.select(cube, dimension=args.dimension, rule=nnvalues.TopK(200))
+    edit = nnvalues.Edit.from_neurons(neurons, direction="positive", gamma=2.0)
+    result = nnvalues.intervene(model, QUESTIONS, edit, execution=ndif)
     for answer in result.answers:
         print(f"\nQ: {answer.question}\n  unedited: {answer.unedited}\n  edited:   {answer.edited}")
     print(f"\nNDIF: {ndif.meter.describe()}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class NnvaluesError(Exception):
     """Base class: the message is complete and meant for the person running the command."""
@@ -9,8 +11,12 @@ class NnvaluesError(Exception):
     exit_code = 1
 
 
-class UsageError(NnvaluesError):
-    """Bad input from the user: an unknown name, a malformed file, an impossible option."""
+class UsageError(NnvaluesError, ValueError):
+    """Bad input from the user: an unknown name, a malformed file, an impossible option.
+
+    Also a ValueError, so code that guards against bad values catches it. Messages name
+    Python parameters in backticks (`top_k`); the command line shows them as flags.
+    """
 
     exit_code = 2
 
@@ -21,3 +27,11 @@ class ModelError(NnvaluesError):
 
 class StoreError(NnvaluesError):
     """A store that is missing, foreign, or incompatible with what was asked."""
+
+
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def as_flags(message: str) -> str:
+    """A library message with its `parameter` names written as command-line flags."""
+    return _PARAMETER.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)

@@ -1,9 +1,10 @@
 """`locate`: measure how often every MLP neuron is active under value and reversed prompts.
 
-The run goes cell by cell (one model, one dimension). After every batch (locally) or every
-request (on NDIF, where one request carries several batches) the running totals are
-checkpointed, so an interrupted run resumes on the next identical command and ends with the
-same cube as an uninterrupted one.
+The run goes cell by cell (one model, one dimension) and returns the labelled cube. With a
+store, each finished cell is written to it and the running totals are checkpointed after
+every batch (locally) or every request (on NDIF, where one request carries several
+batches), so an interrupted run resumes on the next identical call and ends with the same
+cube as an uninterrupted one. Without a store nothing touches the disk.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+import xarray as xr
 from tqdm.auto import tqdm
 
-from nnvalues.config import default_store
-from nnvalues.cube.cells import cell_dataset
+from nnvalues.choices import CountingRule, TemplateMode, check_choice
+from nnvalues.cube.cells import cell_dataset, label_cell
 from nnvalues.cube.store import CubeStore, model_key
-from nnvalues.cube.view import count_selected, delta
+from nnvalues.cube.view import combine, count_selected, delta
 from nnvalues.data.records import PromptRecord, load_records
 from nnvalues.data.valueinsight import load_dataset, paired_records
 from nnvalues.errors import StoreError, UsageError
@@ -29,13 +31,12 @@ from nnvalues.memory import release_freed_memory
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import Renderer
 from nnvalues.remote.reduction import reduce_request
+from nnvalues.select.selection import PAPER_THRESHOLD
 from nnvalues.stats.batching import Batch, Unit, batch_units, collate, make_units
-from nnvalues.stats.counting import COUNTING_RULES, reduce_batch
+from nnvalues.stats.counting import reduce_batch
 from nnvalues.stats.tally import Tally
 from nnvalues.taxonomy import dimension as lookup_dimension
 from nnvalues.version import __version__
-
-PAPER_THRESHOLD = 0.03
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def select_records(prompts: Path | None, dimensions: Sequence[str] | None, limit
         for name in dimensions:
             lookup_dimension(name)
     if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1 (got {limit})")
+        raise UsageError(f"`limit` must be at least 1 (got {limit})")
     if prompts is None:
         data = load_dataset()
         chosen = list(dimensions) if dimensions else sorted({q.dimension for q in data.questions})
@@ -102,41 +103,40 @@ def locate(
     limit: int | None = None,
     batch_size: int = 8,
     store: Path | str | None = None,
-    counting: str = "prompt",
-    template_mode: str = "auto",
+    counting: CountingRule = "prompt",
+    template_mode: TemplateMode = "auto",
     seed: int = 0,
     restart: bool = False,
     device: str | None = None,
     dtype: str = "auto",
     show_progress: bool = True,
     on_batch: Callable[[str, int], None] | None = None,
+    on_cell: Callable[[CellSummary], None] | None = None,
     trace_options: dict[str, Any] | None = None,
     execution: Execution | str | None = None,
-) -> list[CellSummary]:
-    """Measure activation statistics into a store; returns one summary per dimension.
+) -> xr.Dataset:
+    """Measure how often every MLP neuron is active under value and reversed prompts.
 
-    `execution` says where the traces run ("local", "simulate", "remote" or an
-    `Execution`); remotely, several batches go in one request and `model` names a repo
-    NDIF hosts. `trace_options` pass through to local traces. Everything cheap (options,
-    NDIF host and key, prompts, the store) is checked before the model is loaded.
+    Args:
+        model: an embedded name, repo id, directory or .gguf file, or a `LoadedModel`.
+        dimensions: the dimensions to measure (default: all four).
+        prompts: a JSONL file of prompt records instead of the shipped data set.
+        limit: questions (pairs) per dimension.
+        store: a store to write to and resume from; None keeps everything in memory.
+        counting: "prompt" (the paper's eqs. 3-4) or "token" (LAPE/NPTI style).
+        execution: "local", "simulate" or "remote" (NDIF; `model` names a repo it hosts).
+        on_cell: called with each cell's summary (status, counts, seconds).
+    Returns:
+        The labelled cube (model x dimension x layer x neuron x polarity) of what was asked.
+    Example:
+        cube = nv.locate("smollm2-135m", dimensions=["conservation"], limit=20)
+        cube.nnv.delta().sel(dimension="conservation")
     """
     execution = Execution.of(execution).check()
-    if counting not in COUNTING_RULES:
-        raise UsageError(f"unknown counting rule {counting!r}; choose from {', '.join(COUNTING_RULES)}")
+    check_choice(counting, CountingRule, "counting rule")
     if batch_size < 2:
-        raise UsageError("--batch-size must be at least 2 (a pair is measured in one batch)")
+        raise UsageError("`batch_size` must be at least 2 (a pair is measured in one batch)")
     records, origin = select_records(Path(prompts) if prompts else None, dimensions, limit, seed)
-    store_path = Path(store) if store else default_store()
-    if store_path.exists() and any(store_path.iterdir()):
-        CubeStore.open(store_path)
-    loaded = (model if isinstance(model, LoadedModel)
-              else execution.load(model, device=device, dtype=dtype))
-    renderer = Renderer(loaded.tokenizer, template_mode)  # type: ignore[arg-type]
-    settings = {**loaded.provenance(), "counting": counting, **renderer.settings()}
-    cube_store = CubeStore.open_or_create(store_path)
-    key = model_key(loaded.name)
-    cube_store.ensure_model(key, settings)
-
     by_dimension: dict[str, list[PromptRecord]] = {}
     for record in records:
         by_dimension.setdefault(record.dimension, []).append(record)
@@ -147,70 +147,100 @@ def locate(
                 f"{name} has {counts['positive']} positive and {counts['negative']} negative "
                 "prompts: p needs N > 0 for both polarities"
             )
+    store_path = Path(store) if store is not None else None
+    if store_path is not None and store_path.exists() and any(store_path.iterdir()):
+        CubeStore.open(store_path)
+    loaded = (model if isinstance(model, LoadedModel)
+              else execution.load(model, device=device, dtype=dtype))
+    renderer = Renderer(loaded.tokenizer, template_mode)
+    settings = {**loaded.provenance(), "counting": counting, **renderer.settings()}
+    cube_store = None
+    if store_path is not None:
+        cube_store = CubeStore.open_or_create(store_path)
+        cube_store.ensure_model(model_key(loaded.name), settings)
     progress = tqdm(total=len(records), unit="prompt", disable=not show_progress, desc=loaded.name)
     if execution.serialised and execution.on_status is None and show_progress:
         execution = execution.with_status(
             lambda status, _detail: progress.set_postfix_str(f"NDIF {status.lower()}"))
-    summaries = []
+    run = _Run(loaded, renderer, cube_store, settings, batch_size, restart, progress, on_batch,
+               trace_options or {}, execution)
+    cells = []
     try:
         for name, cell_records in by_dimension.items():
             cell = {**origin, "data_fingerprint": hash_json([r.to_json() for r in cell_records]),
                     "seed": seed}
-            summaries.append(_measure_cell(
-                loaded, renderer, cube_store, key, name, cell_records, settings, cell,
-                batch_size, restart, progress, on_batch, trace_options or {}, execution,
-            ))
+            started = time.perf_counter()
+            data, status = run.measure(name, cell_records, cell)
+            cells.append(label_cell(data))
+            if on_cell is not None:
+                on_cell(_summary(data, status, started))
     finally:
         progress.close()
-    return summaries
+    return combine(cells, "dimension")
 
 
-def _measure_cell(loaded: LoadedModel, renderer: Renderer, store: CubeStore, key: str,
-                  name: str, records: list[PromptRecord], settings: dict[str, Any],
-                  cell: dict[str, Any], batch_size: int, restart: bool, progress: tqdm,
-                  on_batch: Callable[[str, int], None] | None,
-                  trace_options: dict[str, Any], execution: Execution) -> CellSummary:
-    started = time.perf_counter()
-    held = store.cell_attrs(key, name)
-    if held is not None:
-        if held.get("data_fingerprint") != cell["data_fingerprint"]:
-            raise StoreError(
-                f"{store.path} already holds {loaded.name} / {name} measured on other prompts "
-                f"({held.get('data_name')}); use another --store"
-            )
-        progress.update(len(records))
-        return _summary(store, key, name, "already stored", started)
+@dataclass
+class _Run:
+    """What every cell of one `locate` call shares."""
 
-    checkpoint = store.checkpoint_path(key, name)
-    resume_key = {**settings, **cell, "package_version": __version__}
-    tally, status = Tally(loaded.architecture.n_layers, loaded.architecture.n_neurons), "measured"
-    if checkpoint.exists() and not restart:
-        held_tally, held_meta = Tally.load(checkpoint)
-        if held_meta != resume_key:
-            raise StoreError(
-                f"an unfinished measurement of {loaded.name} / {name} with other settings or "
-                "prompts is in the store: rerun its command to finish it, or pass --restart"
-            )
-        tally, status = held_tally, "resumed"
+    loaded: LoadedModel
+    renderer: Renderer
+    store: CubeStore | None
+    settings: dict[str, Any]
+    batch_size: int
+    restart: bool
+    progress: tqdm
+    on_batch: Callable[[str, int], None] | None
+    trace_options: dict[str, Any]
+    execution: Execution
 
-    prompts = [renderer.render(r) for r in records]
-    units = make_units(records, prompts)
-    remaining = units[tally.units_done:]
-    progress.update(sum(len(u) for u in units[:tally.units_done]))
-    groups = batch_units(remaining, batch_size)
-    for summary, rows, count in _reductions(loaded, groups, settings["counting"], trace_options,
-                                            execution):
-        tally.add(summary, rows, count)
-        tally.save(checkpoint, resume_key)
-        release_freed_memory()
-        progress.update(rows.size)
-        if on_batch is not None:
-            on_batch(name, tally.units_done)
+    def measure(self, name: str, records: list[PromptRecord],
+                cell: dict[str, Any]) -> tuple[xr.Dataset, str]:
+        """One cell's dataset (with its provenance as attributes) and how it was obtained:
+        "measured", "resumed" or "already stored"."""
+        key = model_key(self.loaded.name)
+        store = self.store
+        if store is not None and (held := store.cell_attrs(key, name)) is not None:
+            if held.get("data_fingerprint") != cell["data_fingerprint"]:
+                raise StoreError(
+                    f"{store.path} already holds {self.loaded.name} / {name} measured on other "
+                    f"prompts ({held.get('data_name')}); use another store"
+                )
+            self.progress.update(len(records))
+            return store.open_cell(key, name), "already stored"
+        resume_key = {**self.settings, **cell, "package_version": __version__}
+        arch = self.loaded.architecture
+        tally, status = Tally(arch.n_layers, arch.n_neurons), "measured"
+        checkpoint = store.checkpoint_path(key, name) if store is not None else None
+        if checkpoint is not None and checkpoint.exists() and not self.restart:
+            held_tally, held_meta = Tally.load(checkpoint)
+            if held_meta != resume_key:
+                raise StoreError(
+                    f"an unfinished measurement of {self.loaded.name} / {name} with other "
+                    "settings or prompts is in the store: rerun its command to finish it, or "
+                    "pass `restart`"
+                )
+            tally, status = held_tally, "resumed"
 
-    attrs = {**settings, **cell, "dimension": name, "package_version": __version__,
-             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    store.write_cell(key, name, cell_dataset(tally, settings["counting"], attrs))
-    return _summary(store, key, name, status, started)
+        units = make_units(records, [self.renderer.render(r) for r in records])
+        self.progress.update(sum(len(u) for u in units[:tally.units_done]))
+        groups = batch_units(units[tally.units_done:], self.batch_size)
+        for summary, rows, count in _reductions(self.loaded, groups, self.settings["counting"],
+                                                self.trace_options, self.execution):
+            tally.add(summary, rows, count)
+            if checkpoint is not None:
+                tally.save(checkpoint, resume_key)
+            release_freed_memory()
+            self.progress.update(rows.size)
+            if self.on_batch is not None:
+                self.on_batch(name, tally.units_done)
+
+        attrs = {**self.settings, **cell, "dimension": name, "package_version": __version__,
+                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        data = cell_dataset(tally, self.settings["counting"], attrs)
+        if store is not None:
+            store.write_cell(key, name, data)
+        return data, status
 
 
 def _reductions(loaded: LoadedModel, groups: list[list[Unit]], rule: str,
@@ -238,13 +268,9 @@ def _reductions(loaded: LoadedModel, groups: list[list[Unit]], rule: str,
         yield summary, batch, len(group)
 
 
-def _summary(store: CubeStore, key: str, name: str, status: str, started: float) -> CellSummary:
-    data = store.open_cell(key, name)
-    from nnvalues.cube.cells import label_cell
-
-    deltas = delta(label_cell(data))
-    value, opposite = count_selected(deltas, PAPER_THRESHOLD)
+def _summary(data: xr.Dataset, status: str, started: float) -> CellSummary:
+    value, opposite = count_selected(delta(label_cell(data)), PAPER_THRESHOLD)
     return CellSummary(
-        data.attrs["model"], name, status, int(data["prompts"].sum()), int(data["pairs"]),
-        value, opposite, time.perf_counter() - started,
+        data.attrs["model"], data.attrs["dimension"], status, int(data["prompts"].sum()),
+        int(data["pairs"]), value, opposite, time.perf_counter() - started,
     )

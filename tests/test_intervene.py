@@ -10,7 +10,10 @@ import pytest
 import torch
 
 import nnvalues
-from nnvalues.intervene import Edit, GenerationSettings, LayerEdit, build_edit, generate, intervene
+from nnvalues.intervene import (
+    Edit, GenerationSettings, LayerEdit, build_edit, choose_neuron_set, generate, intervene,
+)
+from nnvalues.select import RandomLike, TopK
 from nnvalues.intervene.questions import render_questions
 from nnvalues.models.loading import load_model
 from nnvalues.select import NeuronSet, Selection
@@ -158,7 +161,8 @@ def measured(tiny_model_dir, tmp_path_factory):
 
 
 def test_intervene_api(llama, measured):
-    result = intervene(QUESTIONS[:2], model=llama, store=measured, top_k=5,
+    neurons = choose_neuron_set(llama, store=measured, rule=TopK(5))
+    result = intervene(llama, QUESTIONS[:2], Edit.from_neurons(neurons),
                        settings=GenerationSettings(max_new_tokens=6))
     assert result.neuron_set.dimension == "openness_to_change" and len(result.neuron_set) <= 10
     data = result.to_json()
@@ -168,7 +172,8 @@ def test_intervene_api(llama, measured):
     assert "Imagine you are a real person" in data["answers"][0]["prompt"]
     assert sum(v["amplified"] + v["suppressed"] for v in data["edit"]["per_layer"].values()) == \
         len(result.neuron_set)
-    control = intervene(QUESTIONS[:1], model=llama, store=measured, top_k=5, random=True,
+    random_set = choose_neuron_set(llama, store=measured, rule=RandomLike(TopK(5)))
+    control = intervene(llama, QUESTIONS[:1], Edit.from_neurons(random_set),
                         settings=GenerationSettings(max_new_tokens=4))
     assert control.neuron_set.random and len(control.neuron_set) == len(result.neuron_set)
 
@@ -227,8 +232,10 @@ def test_edits_change_the_embedded_models_answers(tmp_path):
                     show_progress=False)
     question = "Your neighbour asks you to water their plants all summer. What would you do?"
     settings = GenerationSettings(max_new_tokens=10)
-    toward = intervene(question, store=store, direction="positive", settings=settings)
-    away = intervene(question, store=store, direction="negative", settings=settings)
+    model = nnvalues.load_model("smollm2-135m")
+    neurons = choose_neuron_set(model, store=store)
+    toward = intervene(model, question, Edit.from_neurons(neurons, "positive"), settings=settings)
+    away = intervene(model, question, Edit.from_neurons(neurons, "negative"), settings=settings)
     (up,), (down,) = toward.answers, away.answers
     assert up.unedited == down.unedited and up.unedited
     assert up.edited != up.unedited and down.edited != down.unedited and up.edited != down.edited

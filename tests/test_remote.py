@@ -192,8 +192,10 @@ def test_remote_locate_matches_local(ndif_server, tiny_model_dir, prompts_file, 
     execution = remote(ndif_server, batches_per_request=2)
     before = ndif_server.requests_received()
     with ndif_server.enter():
-        summaries = nnvalues.locate(str(model), prompts=prompts_file, store=tmp_path / "remote",
-                                    batch_size=4, show_progress=False, execution=execution)
+        summaries = []
+        nnvalues.locate(str(model), prompts=prompts_file, store=tmp_path / "remote",
+                        batch_size=4, show_progress=False, execution=execution,
+                        on_cell=summaries.append)
     ours = read_cell(tmp_path / "remote", model.name)
     assert_same_cube(ours, reference)
     assert ours.attrs["model_source"] == f"ndif:directory:{model.name}"
@@ -211,9 +213,10 @@ def test_a_session_sends_many_prompts_in_one_request(ndif_server, tiny_model_dir
     execution = remote(ndif_server, batches_per_request=100)
     before = ndif_server.requests_received()
     with ndif_server.enter():
-        summaries = nnvalues.locate(str(tiny_model_dir("gpt2")), prompts=prompts,
-                                    store=tmp_path / "s", batch_size=4, show_progress=False,
-                                    execution=execution)
+        summaries = []
+        nnvalues.locate(str(tiny_model_dir("gpt2")), prompts=prompts,
+                        store=tmp_path / "s", batch_size=4, show_progress=False,
+                        execution=execution, on_cell=summaries.append)
     assert summaries[0].prompts == 24
     assert ndif_server.requests_received() - before == 1 == execution.meter.requests
 
@@ -275,27 +278,28 @@ def test_a_killed_run_resumes(ndif_server, no_ndif_config, tiny_model_dir, tmp_p
     done = Tally.load(checkpoint)[0].units_done
     assert 0 < done < 12  # killed half-way: some requests kept, some not sent
     with ndif_server.enter():
-        summaries = nnvalues.locate(str(model), prompts=prompts, store=store, batch_size=2,
-                                    show_progress=False, execution=remote(ndif_server))
+        summaries = []
+        nnvalues.locate(str(model), prompts=prompts, store=store, batch_size=2,
+                        show_progress=False, execution=remote(ndif_server),
+                        on_cell=summaries.append)
     assert summaries[0].status == "resumed"
     reference = reference_locate(model, prompts, tmp_path / "local", batch_size=2)
     assert_same_cube(read_cell(store, model.name), reference)
 
 
 def test_remote_intervene_matches_local_greedy_decoding(ndif_server, tiny_model_dir):
-    from nnvalues.intervene import GenerationSettings, intervene
+    from nnvalues.intervene import Edit, GenerationSettings, intervene
     from tests.test_intervene import hand_set
 
     model = tiny_model_dir("llama")
     local = nnvalues.load_model(str(model))
     neurons = hand_set(local)  # selected on the local model: same name and revision remotely
     settings = GenerationSettings(max_new_tokens=10, batch_size=2)
-    expected = intervene(QUESTIONS[:3], model=local, neuron_set=neurons, gamma=4.0,
-                         settings=settings)
+    edit = Edit.from_neurons(neurons, gamma=4.0)
+    expected = intervene(local, QUESTIONS[:3], edit, settings=settings)
     execution = remote(ndif_server)
     with ndif_server.enter():
-        got = intervene(QUESTIONS[:3], model=str(model), neuron_set=neurons, gamma=4.0,
-                        settings=settings, execution=execution)
+        got = intervene(str(model), QUESTIONS[:3], edit, settings=settings, execution=execution)
     assert [(a.unedited, a.edited, a.unedited_tokens, a.edited_tokens) for a in got.answers] \
         == [(a.unedited, a.edited, a.unedited_tokens, a.edited_tokens) for a in expected.answers]
     assert any(a.unedited != a.edited for a in got.answers)  # the edit did act

@@ -14,8 +14,10 @@ import nnvalues
 from nnvalues.cube.cells import cell_dataset
 from nnvalues.cube.store import CubeStore, model_key
 from nnvalues.errors import StoreError, UsageError
-from nnvalues.select import list_sets, load_set, rule_counts, select_neurons
-from nnvalues.select.rules import Selection, random_control, threshold_rule, top_k_rule
+from nnvalues.select import (
+    FDR, RandomLike, Threshold, TopK, list_sets, load_set, rule_counts, rule_from_options, select,
+)
+from nnvalues.select.selection import Selection, random_control, threshold_rule, top_k_rule
 from nnvalues.select.significance import bh_qvalues, fisher_pvalues, mcnemar_pvalues
 from nnvalues.stats.tally import Tally
 from tests.cli import assert_one_line_error, run_cli
@@ -152,7 +154,7 @@ def test_threshold_selection_matches_the_cube(tiny_model_dir, prompts_file, tmp_
     store = tmp_path / "s.zarr"
     nnvalues.locate(str(tiny_model_dir("llama")), prompts=prompts_file, store=store,
                     show_progress=False)
-    chosen = select_neurons(store, dimension="openness_to_change", threshold=0.1)
+    chosen = select(store, dimension="openness_to_change", rule=Threshold(0.1))
     cube = nnvalues.open_cube(store).isel(model=0, dimension=0)
     p = cube["active"].values / cube["units"].values  # [layer, neuron, polarity]
     delta = p[..., 0] - p[..., 1]
@@ -165,14 +167,14 @@ def test_threshold_selection_matches_the_cube(tiny_model_dir, prompts_file, tmp_
 
 def test_fdr_finds_the_planted_neurons(tmp_path):
     store = write_synthetic_store(tmp_path / "s.zarr")
-    chosen = select_neurons(store, fdr=0.05)
+    chosen = select(store, rule=FDR(0.05))
     assert as_set(chosen.selection) == {(l, n, "value") for l, n in VALUE} | \
         {(l, n, "opposite") for l, n in OPPOSITE}
     assert chosen.parameters["test"] == "mcnemar-mid-p"
     # The paper's fixed cut lets null neurons in: 120 pairs make deltas of 0.03 common noise.
-    loose = select_neurons(store, threshold=0.03)
+    loose = select(store, rule=Threshold(0.03))
     assert len(loose) > 10 * len(chosen)
-    exact = select_neurons(store, fdr=0.05, test="exact")
+    exact = select(store, rule=FDR(0.05, "exact"))
     assert len(exact) <= len(chosen) and exact.parameters["test"] == "mcnemar-exact"
     rows = {r["rule"]: r for r in rule_counts(store)}
     assert (rows["fdr"]["value"], rows["fdr"]["opposite"]) == (3, 2)
@@ -181,19 +183,19 @@ def test_fdr_finds_the_planted_neurons(tmp_path):
 
 def test_unpaired_cells_use_fisher_and_token_counts_are_refused(tmp_path):
     unpaired = write_synthetic_store(tmp_path / "u.zarr", paired=False)
-    chosen = select_neurons(unpaired, fdr=0.05)
+    chosen = select(unpaired, rule=FDR(0.05))
     assert chosen.parameters["test"] == "fisher-exact"
     planted = {(l, n, "value") for l, n in VALUE} | {(l, n, "opposite") for l, n in OPPOSITE}
     assert as_set(chosen.selection) >= planted and len(chosen) <= len(planted) + 2
     tokens = write_synthetic_store(tmp_path / "t.zarr", paired=False, counting="token")
     with pytest.raises(UsageError, match="counted per token"):
-        select_neurons(tokens, fdr=0.05)
+        select(tokens, rule=FDR(0.05))
 
 
 def test_random_control_and_saved_sets(tmp_path):
     store = write_synthetic_store(tmp_path / "s.zarr")
-    base = select_neurons(store, top_k=4)
-    control = select_neurons(store, top_k=4, random=True, match_layers=True, seed=2, name="ctl")
+    base = select(store, rule=TopK(4))
+    control = select(store, rule=RandomLike(TopK(4), seed=2, match_layers=True), name="ctl")
     assert len(control) == len(base) == 8 and control.random
     assert not {(l, n) for l, n, _ in as_set(control.selection)} & {(l, n) for l, n, _ in as_set(base.selection)}
     assert control.cube_fingerprint == base.cube_fingerprint
@@ -208,28 +210,28 @@ def test_random_control_and_saved_sets(tmp_path):
     with pytest.raises(UsageError, match="no neuron set 'missing'.*ctl"):
         load_set(store, "missing")
     with pytest.raises(UsageError, match="bad neuron set name"):
-        select_neurons(store, top_k=2, name="../escape")
+        select(store, rule=TopK(2), name="../escape")
 
 
 def test_bad_selections(tmp_path):
     store = write_synthetic_store(tmp_path / "s.zarr")
-    with pytest.raises(UsageError, match="the largest is .*try --threshold"):
-        select_neurons(store, threshold=0.9)
+    with pytest.raises(UsageError, match="the largest is .*try `threshold`"):
+        select(store, rule=Threshold(0.9))
     with pytest.raises(UsageError, match="alternatives"):
-        select_neurons(store, threshold=0.1, top_k=3)
-    with pytest.raises(UsageError, match="--fdr must be"):
-        select_neurons(store, fdr=1.5)
+        rule_from_options(threshold=0.1, top_k=3)
+    with pytest.raises(UsageError, match="`fdr` must be"):
+        FDR(1.5)
     with pytest.raises(StoreError, match="not other-model"):
-        select_neurons(store, model="other-model")
+        select(store, model="other-model")
     with pytest.raises(UsageError, match="unknown dimension 'kindness'"):
-        select_neurons(store, dimension="kindness")
+        select(store, dimension="kindness")
     with pytest.raises(StoreError, match="no measurement of synthetic on openness_to_change"):
-        select_neurons(store, dimension="openness_to_change")
+        select(store, dimension="openness_to_change")
     with pytest.raises(StoreError, match="other weights"):
-        select_neurons(store, revision="rev-2")
+        select(store, revision="rev-2")
     few = write_synthetic_store(tmp_path / "few.zarr", pairs=4)
-    with pytest.raises(UsageError, match="passes --fdr 0.05.*measure more prompts"):
-        select_neurons(few, fdr=0.05)
+    with pytest.raises(UsageError, match="passes `fdr` 0.05.*measure more prompts"):
+        select(few, rule=FDR(0.05))
 
 
 # --- command line -----------------------------------------------------------------------

@@ -17,8 +17,11 @@ class Interrupt(Exception):
 
 
 def run(model_dir, prompts, store, **options):
-    return nnvalues.locate(str(model_dir), prompts=prompts, store=store, show_progress=False,
-                           **options)
+    """locate into `store`; the per-cell summaries it reported."""
+    summaries = []
+    nnvalues.locate(str(model_dir), prompts=prompts, store=store, show_progress=False,
+                    on_cell=summaries.append, **options)
+    return summaries
 
 
 def test_round_trip_keeps_counts_and_provenance(tiny_model_dir, prompts_file, tmp_path):

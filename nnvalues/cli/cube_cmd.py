@@ -12,7 +12,7 @@ from nnvalues.config import default_store
 from nnvalues.cube.slicing import export_table, slice_table, summarise_store
 from nnvalues.cube.store import MODEL_SETTINGS, CubeStore
 from nnvalues.cube.view import open_cube
-from nnvalues.locate import PAPER_THRESHOLD
+from nnvalues.select.selection import PAPER_THRESHOLD
 
 app = typer.Typer(help="Inspect and slice activation cubes.", no_args_is_help=True)
 

@@ -12,12 +12,16 @@ from tqdm.auto import tqdm
 
 from nnvalues.cli.output import console, table
 from nnvalues.cli.remote_options import NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from
-from nnvalues.intervene.api import InterventionResult, intervene as run_intervene
-from nnvalues.intervene.edits import PAPER_GAMMA, check_gamma
+from nnvalues.intervene.api import (
+    InterventionResult, check_store_model, choose_neuron_set, intervene as run_intervene,
+)
+from nnvalues.intervene.edits import PAPER_GAMMA, Edit, check_direction, check_gamma, check_rule
 from nnvalues.intervene.generation import GenerationSettings
 from nnvalues.intervene.questions import check_questions, read_questions
 from nnvalues.errors import UsageError
 from nnvalues.models.registry import DEFAULT_MODEL
+from nnvalues.select.rules import rule_from_options
+from nnvalues.taxonomy import dimension as lookup_dimension
 from nnvalues.storage import atomic_write_text
 
 
@@ -45,7 +49,7 @@ def intervene(
     store: Optional[Path] = typer.Option(None, help="Store [default: stores/activations.zarr]."),
     dimension: Optional[str] = typer.Option(None, help="Dimension [default: the store's first]."),
     direction: str = typer.Option("positive", help="positive (toward the value) or negative (away)."),
-    gamma: float = typer.Option(PAPER_GAMMA, parser=check_gamma, metavar="FLOAT", help="Scaling factor gamma (>= 0)."),
+    gamma: str = typer.Option(str(PAPER_GAMMA), metavar="FLOAT", help="Scaling factor gamma (>= 0)."),
     edit: str = typer.Option("multiply", help="multiply (paper eq. 6) or add (NPTI-style)."),
     top_k: Optional[int] = typer.Option(None, help="Edit the N largest and N most negative deltas."),
     threshold: Optional[float] = typer.Option(None, help="Edit |delta| >= T [default 0.03, the paper's]."),
@@ -75,18 +79,27 @@ def intervene(
     asked = read_questions(questions) if questions else check_questions(question or [])
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=sample, seed=seed,
                                   temperature=temperature, batch_size=batch_size)
+    check_direction(direction)
+    check_rule(edit)
+    gamma_value = check_gamma(gamma)
+    if dimension is not None:
+        lookup_dimension(dimension)
+    chosen_by_rule = any(v is not None for v in (threshold, top_k, fdr)) or random
+    rule = rule_from_options(threshold, top_k, fdr, test, random, seed, match_layers) \
+        if chosen_by_rule or neuron_set is None else None
+    execution = execution_from(remote, ndif_host, remote_deadline).check()
+    if neuron_set is None:
+        check_store_model(store, model)
+    loaded = execution.load(model, device=device, dtype=dtype)
+    neurons = choose_neuron_set(loaded, store=store, dimension=dimension, neuron_set=neuron_set,
+                                rule=rule)
     batches = 2 * ((len(asked) + batch_size - 1) // batch_size)
     progress = tqdm(total=2 * len(asked), unit="answer", disable=quiet or batches <= 2,
                     file=sys.stderr)
     try:
-        result = run_intervene(
-            asked, model=model, store=store, dimension=dimension, direction=direction,
-            gamma=gamma, edit_rule=edit, neuron_set=neuron_set, threshold=threshold,
-            top_k=top_k, fdr=fdr, test=test, random=random, match_layers=match_layers,
-            seed=seed, settings=settings, template_mode=template_mode, device=device,
-            dtype=dtype, on_batch=progress.update,
-            execution=execution_from(remote, ndif_host, remote_deadline),
-        )
+        result = run_intervene(loaded, asked, Edit.from_neurons(neurons, direction, gamma_value, edit),
+                               settings=settings, template_mode=template_mode,
+                               on_batch=progress.update, execution=execution)
     finally:
         progress.close()
     data = result.to_json()

@@ -12,7 +12,8 @@ from nnvalues.cli.remote_options import (
     BATCHES_PER_REQUEST, NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from,
 )
 from nnvalues.config import default_store
-from nnvalues.locate import PAPER_THRESHOLD, locate as run_locate
+from nnvalues.locate import CellSummary, locate as run_locate
+from nnvalues.select.selection import PAPER_THRESHOLD
 from nnvalues.models.registry import DEFAULT_MODEL
 
 
@@ -38,11 +39,12 @@ def locate(
     """Measure, for every MLP neuron, how often it is active under value and reversed prompts."""
     target = store or default_store()
     execution = execution_from(remote, ndif_host, remote_deadline, batches_per_request)
-    summaries = run_locate(
+    summaries: list[CellSummary] = []
+    run_locate(
         model, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
         batch_size=batch_size, store=target, counting=counting, template_mode=template_mode,
         seed=seed, restart=restart, device=device, dtype=dtype, show_progress=not quiet,
-        execution=execution,
+        execution=execution, on_cell=summaries.append,
     )
     rows = [(s.dimension, s.status, s.prompts, s.pairs, s.value_neurons, s.opposite_neurons,
              f"{s.seconds:.1f}") for s in summaries]

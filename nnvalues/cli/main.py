@@ -21,7 +21,7 @@ from nnvalues.cli import (  # noqa: F401  (modules that add commands to the data
     select_cmd,
 )
 from nnvalues.cli.output import quiet_libraries
-from nnvalues.errors import NnvaluesError
+from nnvalues.errors import NnvaluesError, as_flags
 
 cli = typer.Typer(
     name="nnvalues",
@@ -46,7 +46,7 @@ def app() -> None:
     try:
         code = command.main(args=sys.argv[1:], prog_name="nnvalues", standalone_mode=False)
     except NnvaluesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {as_flags(str(exc))}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

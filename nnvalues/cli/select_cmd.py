@@ -14,12 +14,15 @@ from nnvalues.cube.store import CubeStore
 from nnvalues.errors import UsageError
 from nnvalues.select import (
     DEFAULT_FDR,
+    FDR,
     PAPER_THRESHOLD,
     NeuronSet,
+    Threshold,
     list_sets,
     load_set,
     rule_counts,
-    select_neurons,
+    rule_from_options,
+    select as select_neurons,
 )
 from nnvalues.select.cell import resolve_model, stored_dimensions
 
@@ -35,7 +38,8 @@ def _report(path: Path, model: str | None, dimensions: list[str], threshold: flo
             fdr: float, test: str) -> None:
     rows = []
     for dim in dimensions:
-        for row in rule_counts(path, model=model, dimension=dim, threshold=threshold, fdr=fdr, test=test):
+        rules = (Threshold(threshold), FDR(fdr, test))
+        for row in rule_counts(path, model=model, dimension=dim, rules=rules):
             params = ", ".join(f"{k} {v}" for k, v in row["parameters"].items())
             rows.append((row["dimension"], row["rule"], params or row["note"],
                          "" if row["value"] is None else row["value"],
@@ -84,9 +88,8 @@ def select(
                 threshold if threshold is not None else PAPER_THRESHOLD,
                 fdr if fdr is not None else DEFAULT_FDR, test)
         return
-    chosen = select_neurons(path, model=label, dimension=dimension, threshold=threshold,
-                            top_k=top_k, fdr=fdr, test=test, random=random,
-                            match_layers=match_layers, seed=seed, name=name)
+    rule = rule_from_options(threshold, top_k, fdr, test, random, seed, match_layers)
+    chosen = select_neurons(path, model=label, dimension=dimension, rule=rule, name=name)
     _report(path, label, [chosen.dimension],
             threshold if threshold is not None else PAPER_THRESHOLD,
             fdr if fdr is not None else DEFAULT_FDR, test)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nnvalues.cube.view import delta, mean_activation, probability
+from nnvalues.cube.view import delta, mean_activation, pick_cell, probability
 from nnvalues.errors import UsageError
 
 
@@ -32,25 +32,11 @@ def parse_indices(text: str | None, size: int, what: str) -> list[int] | None:
     return chosen
 
 
-def _pick(cube: xr.Dataset, axis: str, value: str | None) -> xr.Dataset:
-    labels = [str(v) for v in cube[axis].values]
-    if value is None:
-        if len(labels) == 1:
-            return cube.isel({axis: 0})
-        raise UsageError(f"the store holds several {axis}s ({', '.join(labels)}): pick one with --{axis}")
-    if value not in labels:
-        raise UsageError(f"no {axis} {value!r} in the store; it holds {', '.join(labels)}")
-    return cube.sel({axis: value})
-
-
 def slice_table(cube: xr.Dataset, *, model: str | None = None, dimension: str | None = None,
                 layers: str | None = None, neurons: str | None = None,
                 top: int | None = None) -> pd.DataFrame:
     """One row per neuron of the chosen model and dimension, sorted by |delta| when `top`."""
-    chosen = _pick(_pick(cube, "model", model), "dimension", dimension)
-    # A model smaller than another in the same store is padded with NaN: drop the padding.
-    for axis in ("layer", "neuron"):
-        chosen = chosen.dropna(axis, how="all", subset=["activation_sum"])
+    chosen = pick_cell(cube, model, dimension)
     n_layers, n_neurons = chosen.sizes["layer"], chosen.sizes["neuron"]
     layer_index = parse_indices(layers, n_layers, "layer")
     neuron_index = parse_indices(neurons, n_neurons, "neuron")

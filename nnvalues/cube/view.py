@@ -8,16 +8,15 @@ with NaN (their integer counts become floats there), so `.sel(model=...)` follow
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import xarray as xr
 
+from nnvalues.choices import Statistic, check_choice
 from nnvalues.cube.cells import label_cell
 from nnvalues.cube.store import CubeStore, model_key
-from nnvalues.errors import StoreError
-
-STATISTICS = ("probability", "mean")
+from nnvalues.errors import StoreError, UsageError
 
 
 def open_cube(path: Path | str, models: Iterable[str] | None = None,
@@ -33,14 +32,40 @@ def open_cube(path: Path | str, models: Iterable[str] | None = None,
         cells = [label_cell(store.open_cell(key, d)) for d in store.dimensions(key)
                  if wanted_dims is None or d in wanted_dims]
         if cells:
-            per_model.append(xr.concat(cells, dim="dimension", data_vars="all",
-                                       coords="different", compat="equals", join="outer"))
+            per_model.append(combine(cells, "dimension"))
     if not per_model:
         raise StoreError(f"{store.path} holds no finished cells for this selection")
-    if len(per_model) == 1:
-        return per_model[0]
-    return xr.concat(per_model, dim="model", data_vars="all", coords="different",
-                     compat="equals", join="outer")
+    return combine(per_model, "model")
+
+
+def combine(parts: list[xr.Dataset], axis: str) -> xr.Dataset:
+    """Labelled cells (or per-model cubes) joined along `axis`; smaller models NaN-padded."""
+    if len(parts) == 1:
+        return parts[0]
+    return xr.concat(parts, dim=axis, data_vars="all", coords="different", compat="equals",
+                     join="outer")
+
+
+def pick_cell(cube: xr.Dataset, model: str | None = None,
+              dimension: str | None = None) -> xr.Dataset:
+    """One model and dimension of a cube, without those axes; an axis of one label needs no
+    name. A cell passed in (no model or dimension axis) comes back as it is."""
+    for axis, value in (("model", model), ("dimension", dimension)):
+        if axis not in cube.dims:
+            continue
+        labels = [str(v) for v in cube[axis].values]
+        if value is None:
+            if len(labels) > 1:
+                raise UsageError(f"the cube holds several {axis}s ({', '.join(labels)}): "
+                                 f"pick one with `{axis}`")
+            value = labels[0]
+        if value not in labels:
+            raise UsageError(f"no {axis} {value!r} in the cube; it holds {', '.join(labels)}")
+        cube = cube.sel({axis: value})
+    # A model smaller than another in the same cube is padded with NaN: drop the padding.
+    for axis in ("layer", "neuron"):
+        cube = cube.dropna(axis, how="all", subset=["activation_sum"])
+    return cube
 
 
 def probability(cube: xr.Dataset) -> xr.DataArray:
@@ -54,17 +79,16 @@ def mean_activation(cube: xr.Dataset) -> xr.DataArray:
     return (cube["activation_sum"] / cube["tokens"].where(cube["tokens"] > 0)).rename("mean")
 
 
-def statistic(cube: xr.Dataset, name: str = "probability") -> xr.DataArray:
-    if name == "probability":
-        return probability(cube)
-    if name == "mean":
-        return mean_activation(cube)
-    from nnvalues.errors import UsageError
-
-    raise UsageError(f"unknown statistic {name!r}; choose from {', '.join(STATISTICS)}")
+STATISTICS: dict[str, Callable[[xr.Dataset], xr.DataArray]] = {
+    "probability": probability, "mean": mean_activation,
+}
 
 
-def delta(cube: xr.Dataset, name: str = "probability") -> xr.DataArray:
+def statistic(cube: xr.Dataset, name: Statistic = "probability") -> xr.DataArray:
+    return STATISTICS[check_choice(name, STATISTICS, "statistic")](cube)
+
+
+def delta(cube: xr.Dataset, name: Statistic = "probability") -> xr.DataArray:
     """delta = statistic(+) - statistic(-) (paper eq. 5)."""
     values = statistic(cube, name)
     return (values.sel(polarity="positive") - values.sel(polarity="negative")).rename("delta")

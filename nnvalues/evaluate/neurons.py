@@ -17,14 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from nnvalues.cube.view import mean_activation
 from nnvalues.errors import StoreError
 from nnvalues.evaluate.grid import ALL_NEURONS
 from nnvalues.select import DEFAULT_FDR, PAPER_THRESHOLD, NeuronSet, Selection, load_set, save_set
-from nnvalues.select.api import select_neurons
 from nnvalues.select.cell import open_cell
 from nnvalues.select.neuron_set import sets_dir
-from nnvalues.select.rules import random_control
+from nnvalues.select.rules import FDR, RandomLike, Rule, Threshold, TopK
+from nnvalues.select.selecting import neuron_set_of, select
 
 
 @dataclass(frozen=True)
@@ -42,12 +41,12 @@ class SelectionOptions:
         return asdict(self)
 
 
-def _rule(method: str, neurons: int, options: SelectionOptions) -> dict[str, Any]:
+def _rule(method: str, neurons: int, options: SelectionOptions) -> Rule:
     if method == "top-k":
-        return {"top_k": neurons or options.top_k}
+        return TopK(neurons or options.top_k)
     if method == "fdr":
-        return {"fdr": options.fdr}
-    return {"threshold": options.threshold}
+        return FDR(options.fdr, options.test)
+    return Threshold(options.threshold)
 
 
 def strongest(neuron_set: NeuronSet, count: int) -> NeuronSet:
@@ -66,23 +65,16 @@ def strongest(neuron_set: NeuronSet, count: int) -> NeuronSet:
 
 def randomised(neuron_set: NeuronSet, cube: Path, options: SelectionOptions) -> NeuronSet:
     """A random control of `neuron_set`, with the cube's mean activations of its own neurons."""
-    shape = (neuron_set.n_layers, neuron_set.n_neurons)
-    chosen = random_control(neuron_set.selection, shape, options.seed, options.match_layers)
     cell = open_cell(cube, neuron_set.model, neuron_set.dimension)
-    means = mean_activation(cell).transpose("layer", "neuron", "polarity").values
-    return replace(neuron_set, selection=chosen,
-                   mean_positive=means[chosen.layer, chosen.neuron, 0].astype(np.float64),
-                   mean_negative=means[chosen.layer, chosen.neuron, 1].astype(np.float64),
-                   parameters={**neuron_set.parameters, "random": True, "seed": options.seed,
-                               "match_layers": options.match_layers}, name=None)
+    return neuron_set_of(cell, RandomLike(neuron_set, options.seed, options.match_layers), str(cube))
 
 
 def choose_set(cube: Path, model: str, revision: str | None, dimension: str, method: str,
                neurons: int, options: SelectionOptions) -> NeuronSet:
     """The neurons `method` edits for one model and dimension (a UsageError when none)."""
     base_method = "paper" if method == "random" else method
-    chosen = select_neurons(cube, model=model, dimension=dimension, test=options.test,
-                            revision=revision, **_rule(base_method, neurons, options))
+    chosen = select(cube, model=model, dimension=dimension, revision=revision,
+                    rule=_rule(base_method, neurons, options))
     if neurons != ALL_NEURONS and method != "top-k":
         chosen = strongest(chosen, neurons)
     if method == "random":

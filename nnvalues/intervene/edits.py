@@ -25,11 +25,12 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from nnvalues.choices import Direction, EditRule, check_choice, options
 from nnvalues.errors import UsageError
 from nnvalues.select.neuron_set import NeuronSet
 
-DIRECTIONS = ("positive", "negative")
-EDIT_RULES = {
+DIRECTIONS = options(Direction)
+EDIT_RULES: dict[str, str] = {
     "multiply": "paper eq. 6: amplified a * (1 + |delta| gamma), suppressed min(0, a)",
     "add": "NPTI-style: amplified a + gamma sigmoid(10(|delta| - 0.15)) s_layer, suppressed min(0, a)",
 }
@@ -41,22 +42,18 @@ def check_gamma(gamma: Any) -> float:
     try:
         value = float(gamma)
     except (TypeError, ValueError):
-        raise UsageError(f"gamma must be a number >= 0, such as 2.0 (got {gamma!r})") from None
+        raise UsageError(f"`gamma` must be a number >= 0, such as 2.0 (got {gamma!r})") from None
     if not math.isfinite(value) or value < 0:
-        raise UsageError(f"gamma must be a number >= 0, such as 2.0 (got {gamma})")
+        raise UsageError(f"`gamma` must be a number >= 0, such as 2.0 (got {gamma})")
     return value
 
 
-def check_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise UsageError(f"unknown direction {direction!r}; choose from {', '.join(DIRECTIONS)}")
-    return direction
+def check_direction(direction: str) -> Direction:
+    return check_choice(direction, Direction, "direction")
 
 
-def check_rule(rule: str) -> str:
-    if rule not in EDIT_RULES:
-        raise UsageError(f"unknown edit rule {rule!r}; choose from {', '.join(EDIT_RULES)}")
-    return rule
+def check_rule(rule: str) -> EditRule:
+    return check_choice(rule, EditRule, "edit rule")
 
 
 @dataclass(frozen=True)
@@ -96,10 +93,14 @@ class LayerEdit:
 
 @dataclass(frozen=True)
 class Edit:
+    """Element-wise maps on chosen MLP neurons, applied inside a trace or through hooks."""
+
     layers: tuple[LayerEdit, ...]
-    direction: str = "positive"
+    direction: Direction = "positive"
     gamma: float = PAPER_GAMMA
-    rule: str = "multiply"
+    rule: EditRule = "multiply"
+    neurons: NeuronSet | None = field(default=None, compare=False, repr=False)
+    """The neuron set the edit was built from, for provenance."""
 
     @classmethod
     def empty(cls) -> "Edit":
@@ -115,7 +116,8 @@ class Edit:
         return {e.layer: (e.amplified, e.suppressed) for e in self.layers}
 
     def to(self, device: Any, dtype: torch.dtype) -> "Edit":
-        return replace(self, layers=tuple(e.to(device, dtype) for e in self.layers))
+        """A copy on `device` in `dtype`, without the neuron set: what travels into a trace."""
+        return replace(self, layers=tuple(e.to(device, dtype) for e in self.layers), neurons=None)
 
     def settings(self) -> dict[str, Any]:
         return {"direction": self.direction, "gamma": self.gamma, "rule": self.rule,
@@ -223,4 +225,4 @@ def build_edit(neuron_set: NeuronSet, direction: str = "positive", gamma: float 
             torch.as_tensor(upper[at], dtype=torch.float32),
             int(np.sum(amplified[at])), int(np.sum(~amplified[at])),
         ))
-    return Edit(tuple(layers), direction, gamma, rule)
+    return Edit(tuple(layers), direction, gamma, rule, neuron_set)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nnvalues.errors import StoreError, UsageError
-from nnvalues.select.rules import ROLES, Selection, per_layer_counts
+from nnvalues.select.selection import ROLES, Selection, per_layer_counts
 from nnvalues.storage import atomic_write_text
 
 SETS_FOLDER = "neuron_sets"

@@ -1,110 +1,205 @@
-"""Selection rules over a [layer, neuron] array of deltas (paper eq. 5).
+"""Selection rules as small typed values, validated once, where they are made.
 
-Every rule returns a Selection: the chosen neurons, the delta each one is edited with,
-and its role: `value` neurons (delta > 0) fire more under the value's description,
-`opposite` neurons (delta < 0) under its reversed counterpart.
+    nv.select(cube, dimension="conservation", rule=nv.FDR(0.05))
+
+Every rule reads one cell (one model, one dimension: an `xarray.Dataset` with `layer`,
+`neuron` and `polarity` axes) and returns a `Selection`. A rule also says how to describe
+itself in a neuron set's provenance (`parameters()`) and why it chose nothing.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
+import xarray as xr
 
+from nnvalues.choices import Test, check_choice
+from nnvalues.cube.view import delta as cube_delta
 from nnvalues.errors import UsageError
+from nnvalues.select.selection import (
+    PAPER_THRESHOLD,
+    Selection,
+    from_mask,
+    random_control,
+    threshold_rule,
+    top_k_rule,
+)
+from nnvalues.select.significance import bh_qvalues, cell_pvalues, fdr_masks, validate_fdr
 
-ROLES = ("value", "opposite")
-PAPER_THRESHOLD = 0.03
+if TYPE_CHECKING:
+    from nnvalues.select.neuron_set import NeuronSet
+
+DEFAULT_FDR = 0.05
+
+
+def cell_deltas(cell: xr.Dataset) -> np.ndarray:
+    """[layer, neuron] delta = p(+) - p(-) of one cell."""
+    return cube_delta(cell).transpose("layer", "neuron").values
 
 
 @dataclass(frozen=True)
-class Selection:
-    layer: np.ndarray
-    neuron: np.ndarray
-    delta: np.ndarray
-    role: np.ndarray
-    """"value" or "opposite" per neuron."""
+class Threshold:
+    """The paper's rule: delta >= t marks the value, delta <= -t its opposite."""
+
+    value: float = PAPER_THRESHOLD
+    kind: ClassVar[str] = "threshold"
 
     def __post_init__(self) -> None:
-        order = np.lexsort((self.neuron, self.layer))
-        for name in ("layer", "neuron", "delta", "role"):
-            object.__setattr__(self, name, np.asarray(getattr(self, name))[order])
+        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value) or self.value <= 0:
+            raise UsageError(f"`threshold` must be a number > 0, such as {PAPER_THRESHOLD} (got {self.value})")
 
-    def __len__(self) -> int:
-        return int(self.layer.size)
+    def choose(self, cell: xr.Dataset) -> Selection:
+        return threshold_rule(cell_deltas(cell), float(self.value))
 
-    def count(self, role: str) -> int:
-        return int(np.sum(self.role == role))
+    def parameters(self) -> dict[str, Any]:
+        return {"threshold": float(self.value)}
 
-
-def from_mask(deltas: np.ndarray, value: np.ndarray, opposite: np.ndarray) -> Selection:
-    """Neurons where `value` or `opposite` is true, labelled by which."""
-    chosen = value | opposite
-    layer, neuron = np.nonzero(chosen)
-    roles = np.where(value[layer, neuron], "value", "opposite")
-    return Selection(layer, neuron, deltas[layer, neuron].astype(np.float64), roles)
-
-
-def threshold_rule(deltas: np.ndarray, threshold: float = PAPER_THRESHOLD) -> Selection:
-    """The paper's rule: delta >= t is the value, delta <= -t its opposite."""
-    if not np.isfinite(threshold) or threshold <= 0:
-        raise UsageError(f"the threshold must be a number > 0 (got {threshold})")
-    finite = np.nan_to_num(deltas, nan=0.0)
-    return from_mask(deltas, finite >= threshold, finite <= -threshold)
+    def explain_empty(self, cell: xr.Dataset, where: str) -> str:
+        deltas = np.nan_to_num(cell_deltas(cell), nan=0.0)
+        largest = float(np.abs(deltas).max()) if deltas.size else 0.0
+        if largest == 0:
+            return f"every neuron of {where} has delta 0: measure more prompts (nnvalues locate --limit)"
+        return (f"no neuron of {where} has |delta| >= {self.value:g} (the largest is {largest:.4g}); "
+                f"try `threshold` {_round_down(largest)}")
 
 
-def top_k_rule(deltas: np.ndarray, k: int) -> Selection:
+@dataclass(frozen=True)
+class TopK:
     """The k largest positive deltas (value) and the k most negative ones (opposite)."""
-    if k < 1:
-        raise UsageError(f"--top-k must be at least 1 (got {k})")
-    flat = np.nan_to_num(deltas, nan=0.0).ravel()
-    order = np.argsort(flat, kind="stable")
-    value = np.zeros(flat.shape, dtype=bool)
-    opposite = np.zeros(flat.shape, dtype=bool)
-    highest, lowest = order[::-1][:k], order[:k]
-    value[highest[flat[highest] > 0]] = True
-    opposite[lowest[flat[lowest] < 0]] = True
-    return from_mask(deltas, value.reshape(deltas.shape), opposite.reshape(deltas.shape))
+
+    k: int
+    kind: ClassVar[str] = "top-k"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, float)) or int(self.k) != self.k or self.k < 1:
+            raise UsageError(f"`top_k` must be a whole number >= 1 (got {self.k})")
+        object.__setattr__(self, "k", int(self.k))
+
+    def choose(self, cell: xr.Dataset) -> Selection:
+        return top_k_rule(cell_deltas(cell), self.k)
+
+    def parameters(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+    def explain_empty(self, cell: xr.Dataset, where: str) -> str:
+        return f"every neuron of {where} has delta 0: measure more prompts (nnvalues locate --limit)"
 
 
-def random_control(base: Selection, shape: tuple[int, int], seed: int = 0,
-                   match_layers: bool = False) -> Selection:
-    """As many random neurons as `base`, none of them in `base`, carrying its roles and deltas.
+@dataclass(frozen=True)
+class FDR:
+    """Neurons whose p(+) != p(-) is significant at false discovery rate q.
 
-    Each random neuron takes the role and delta of one neuron of `base` (in random order), so
-    the edit has the same strength and the same value/opposite split; only the place differs.
-    With `match_layers`, each layer gets as many random neurons as `base` has there.
+    McNemar's test on the pairs' discordant counts (mid-p or exact) for paired cells,
+    Fisher's exact test otherwise; Benjamini-Hochberg over all neurons of the cell.
     """
-    n_layers, n_neurons = shape
-    rng = np.random.default_rng(seed)
-    taken = np.zeros(shape, dtype=bool)
-    taken[base.layer, base.neuron] = True
-    if match_layers:
-        layers = []
-        neurons = []
-        for layer in np.unique(base.layer):
-            wanted = int(np.sum(base.layer == layer))
-            free = np.flatnonzero(~taken[layer])
-            if free.size < wanted:
-                raise UsageError(f"layer {layer} has too few other neurons for a matched control")
-            layers.append(np.full(wanted, layer))
-            neurons.append(rng.choice(free, size=wanted, replace=False))
-        layer_ids = np.concatenate(layers) if layers else np.zeros(0, dtype=int)
-        neuron_ids = np.concatenate(neurons) if neurons else np.zeros(0, dtype=int)
-        # Neurons were drawn layer by layer in base's layer order, which is sorted like base.
-        donors = np.concatenate([rng.permutation(np.flatnonzero(base.layer == layer))
-                                 for layer in np.unique(base.layer)]) if len(base) else np.zeros(0, dtype=int)
-    else:
-        free = np.flatnonzero(~taken.ravel())
-        if free.size < len(base):
-            raise UsageError("the model has too few other neurons for a random control this large")
-        flat = rng.choice(free, size=len(base), replace=False)
-        layer_ids, neuron_ids = np.unravel_index(flat, shape)
-        donors = rng.permutation(len(base))
-    return Selection(layer_ids, neuron_ids, base.delta[donors], base.role[donors])
+
+    q: float = DEFAULT_FDR
+    test: Test = "mid-p"
+    kind: ClassVar[str] = "fdr"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.q, (int, float)):
+            raise UsageError(f"`fdr` must be a rate between 0 and 1, such as 0.05 (got {self.q!r})")
+        validate_fdr(float(self.q))
+        check_choice(self.test, Test, "test")
+
+    def choose(self, cell: xr.Dataset) -> Selection:
+        deltas = cell_deltas(cell)
+        pvalues, _ = cell_pvalues(cell, self.test)
+        value, opposite = fdr_masks(deltas, bh_qvalues(pvalues), float(self.q))
+        return from_mask(deltas, value, opposite)
+
+    def parameters(self) -> dict[str, Any]:
+        return {"fdr": float(self.q), "test": self.test}
+
+    def test_name(self, cell: xr.Dataset) -> str:
+        return cell_pvalues(cell, self.test)[1]
+
+    def explain_empty(self, cell: xr.Dataset, where: str) -> str:
+        pvalues, _ = cell_pvalues(cell, self.test)
+        smallest = float(bh_qvalues(pvalues).min())
+        hint = (f"the smallest q-value is {smallest:.3g}: try `fdr` {min(0.5, _round_up(smallest))} "
+                "or measure more prompts" if smallest < 0.5 else
+                "no neuron comes near significance: measure more prompts (nnvalues locate --limit)")
+        return f"no neuron of {where} passes `fdr` {self.q:g}; {hint}"
 
 
-def per_layer_counts(selection: Selection, n_layers: int) -> dict[str, list[int]]:
-    """How many value and opposite neurons each layer holds."""
-    return {role: np.bincount(selection.layer[selection.role == role], minlength=n_layers).tolist()
-            for role in ROLES}
+@dataclass(frozen=True)
+class RandomLike:
+    """A random control: as many neurons as `base` chooses, none of them in it, with its
+    roles and deltas, so only the place of the edit differs (the paper's Figure 5 control).
+
+    `base` is a rule (applied to the same cell) or a neuron set already chosen.
+    `match_layers` draws as many neurons per layer as the base has there.
+    """
+
+    base: "Rule | NeuronSet" = Threshold()
+    seed: int = 0
+    match_layers: bool = False
+    kind: ClassVar[str] = "random"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.base, RandomLike):
+            raise UsageError("a random control needs a rule or a neuron set as its base, not another control")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UsageError(f"`seed` must be a whole number (got {self.seed!r})")
+
+    def base_selection(self, cell: xr.Dataset) -> Selection:
+        return self.base.selection if hasattr(self.base, "selection") else self.base.choose(cell)
+
+    def choose(self, cell: xr.Dataset) -> Selection:
+        shape = (cell.sizes["layer"], cell.sizes["neuron"])
+        return random_control(self.base_selection(cell), shape, self.seed, self.match_layers)
+
+    @property
+    def base_kind(self) -> str:
+        return getattr(self.base, "kind", None) or getattr(self.base, "rule", "set")
+
+    def parameters(self) -> dict[str, Any]:
+        base = (self.base.parameters() if hasattr(self.base, "parameters") and callable(self.base.parameters)
+                else dict(self.base.parameters))
+        return {**base, "random": True, "seed": self.seed, "match_layers": self.match_layers}
+
+    def explain_empty(self, cell: xr.Dataset, where: str) -> str:
+        if hasattr(self.base, "explain_empty"):
+            return self.base.explain_empty(cell, where)
+        return f"the base neuron set of this control is empty ({where})"
+
+
+Rule = Union[Threshold, TopK, FDR, RandomLike]
+RULES: dict[str, type] = {r.kind: r for r in (Threshold, TopK, FDR, RandomLike)}
+
+
+def rule_from_options(threshold: float | None = None, top_k: int | None = None,
+                      fdr: float | None = None, test: str = "mid-p", random: bool = False,
+                      seed: int = 0, match_layers: bool = False) -> Rule:
+    """The rule the command line's alternative options describe (default: the paper's)."""
+    given = [(k, v) for k, v in (("threshold", threshold), ("top-k", top_k), ("fdr", fdr))
+             if v is not None]
+    if len(given) > 1:
+        names = " and ".join(f"--{k}" for k, _ in given)
+        raise UsageError(f"{names} are alternatives: give one selection rule")
+    kind, value = given[0] if given else ("threshold", PAPER_THRESHOLD)
+    rule: Rule = (Threshold(value) if kind == "threshold" else TopK(value) if kind == "top-k"
+                  else FDR(value, test))  # type: ignore[arg-type]
+    return RandomLike(rule, seed, match_layers) if random else rule
+
+
+def check_rule(rule: Any) -> Rule:
+    if not isinstance(rule, tuple(RULES.values())):
+        raise UsageError(f"rule must be one of {', '.join(c.__name__ for c in RULES.values())} "
+                         f"(got {type(rule).__name__})")
+    return rule
+
+
+def _round_down(x: float) -> float:
+    step = 10 ** np.floor(np.log10(x))
+    return float(np.floor(x / step) * step)
+
+
+def _round_up(x: float) -> float:
+    step = 10 ** np.floor(np.log10(x))
+    return float(np.round(np.ceil(x / step) * step, 12))

@@ -62,7 +62,7 @@ def bh_qvalues(pvalues: np.ndarray) -> np.ndarray:
 
 def validate_fdr(q: float) -> float:
     if not np.isfinite(q) or not 0 < q < 1:
-        raise UsageError(f"--fdr must be a rate between 0 and 1, such as 0.05 (got {q})")
+        raise UsageError(f"`fdr` must be a rate between 0 and 1, such as 0.05 (got {q})")
     return q
 
 
