@@ -13,12 +13,11 @@ import nnvalues
 with TemporaryDirectory() as tmp:
     store = Path(tmp) / "quickstart.zarr"
     # Four questions of one dimension, each after a value and a reversed description.
-    for summary in nnvalues.locate("smollm2-135m", dimensions=["conservation"], limit=4,
-                                   store=store):
-        print(f"{summary.dimension}: {summary.prompts} prompts, {summary.value_neurons} neurons "
-              f"with delta >= 0.03, {summary.opposite_neurons} with delta <= -0.03")
+    nnvalues.locate("smollm2-135m", dimensions=["conservation"], limit=4, store=store)
+    cube = nnvalues.open_cube(store)                      # the same cube, read back from disk
+    for role, count in cube.nnv.per_layer().sum("layer").to_series().items():
+        print(f"conservation: {count} {role} neurons pass the paper's |delta| >= 0.03")
 
-    cube = nnvalues.open_cube(store)                      # model x dimension x layer x neuron x polarity
     p = nnvalues.probability(cube)                        # fraction of prompts with m > 0
     delta = nnvalues.delta(cube).sel(model="smollm2-135m", dimension="conservation")
 

@@ -45,3 +45,15 @@ def test_render_matches_the_chat_template(capsys, monkeypatch):
         add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     assert first["input_ids"] == list(expected)
     assert first["text"].endswith("<|im_start|>assistant\n")
+
+
+def test_the_notebook_example_runs(capsys):
+    import runpy
+    from pathlib import Path
+
+    runpy.run_path(str(Path(__file__).parents[1] / "examples" / "notebook.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "neurons edited; next-token KL" in out
+    kl = float(out.split("next-token KL ")[1].split()[0])
+    assert kl > 0  # the edit moved the next-token distribution
+    assert "plain:" in out and "edited:" in out

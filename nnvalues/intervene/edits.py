@@ -165,7 +165,7 @@ class Edit:
         from nnvalues.models.architecture import resolve
 
         hf_model = getattr(model, "hf_model", model)
-        hf_model = getattr(hf_model, "_model", hf_model)  # an nnsight wrapper
+        hf_model = getattr(hf_model, "_module", hf_model)  # an nnsight wrapper
         architecture = resolve(hf_model)
         param = next(hf_model.parameters())
         handles = []
@@ -194,7 +194,7 @@ def _traced(model: Any) -> tuple[Any, Any]:
         return model.envoy, model.architecture
     from nnvalues.models.architecture import resolve
 
-    return model, resolve(model._model)
+    return model, resolve(model._module)
 
 
 def build_edit(neuron_set: NeuronSet, direction: str = "positive", gamma: float = PAPER_GAMMA,
