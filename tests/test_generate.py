@@ -19,13 +19,13 @@ import pytest
 
 from nnvalues.data.validate import validate_dataset
 from nnvalues.data.valueinsight import SPLITS, Description, Question, data_directory, load_dataset
-from nnvalues.generate import (
+from nnvalues.data.generate import (
     Endpoint, GenerateOptions, ParseFailure, RefineOptions, Report, generate, parse_list,
     parse_revision, parse_views, refine,
 )
-from nnvalues.generate import templates
-from nnvalues.generate.items import drop_duplicates, item_id, split_for
-from nnvalues.generate.journal import Answer, Journal
+from nnvalues.data.generate import templates
+from nnvalues.data.generate.items import drop_duplicates, item_id, split_for
+from nnvalues.data.generate.journal import Answer, Journal
 from nnvalues.taxonomy import dimension
 from tests.cli import assert_one_line_error, run_cli
 from tests.openai_server import OpenAIServer, closed_port

@@ -12,10 +12,10 @@ import typer
 
 from nnvalues.cli.dataset_cmd import app
 from nnvalues.cli.output import console, parse_list, table
-from nnvalues.generate import DEFAULT_MODEL, Endpoint, GenerateOptions, RefineOptions, Report
-from nnvalues.generate import generate as run_generate
-from nnvalues.generate import refine as run_refine
-from nnvalues.generate.report import CHARS_PER_TOKEN, WORDS_PER_TOKEN
+from nnvalues.data.generate import DEFAULT_MODEL, Endpoint, GenerateOptions, RefineOptions, Report
+from nnvalues.data.generate import generate as run_generate
+from nnvalues.data.generate import refine as run_refine
+from nnvalues.data.generate.report import CHARS_PER_TOKEN, WORDS_PER_TOKEN
 from nnvalues.taxonomy import DIMENSION_IDS, TOPICS
 
 SHOWN_VIOLATIONS = 30

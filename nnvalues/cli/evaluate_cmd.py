@@ -14,7 +14,7 @@ from nnvalues.evaluate.grid import Grid, parse_gammas, parse_neurons
 from nnvalues.evaluate.neurons import SelectionOptions
 from nnvalues.evaluate.runner import DEFAULT_RESULTS, evaluate as run_evaluate
 from nnvalues.intervene.generation import GenerationSettings
-from nnvalues.judge.base import make_judge
+from nnvalues.judge.spec import make_judge
 from nnvalues.models.registry import DEFAULT_MODEL
 from nnvalues.select import DEFAULT_FDR, PAPER_THRESHOLD
 from nnvalues.taxonomy import DIMENSION_IDS

@@ -19,6 +19,7 @@ from nnvalues.errors import UsageError
 from nnvalues.execution import Execution
 from nnvalues.intervene.edits import Edit
 from nnvalues.models.loading import LoadedModel
+from nnvalues.stats.batching import left_pad
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,7 @@ class Generated:
 
 def pad_batch(loaded: LoadedModel, prompts: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
     """Left-padded input ids and attention mask on the model's device."""
-    width = max(len(p) for p in prompts)
-    pad = loaded.tokenizer.pad_token_id
-    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.as_tensor(list(prompt), dtype=torch.long)
-        mask[row, width - len(prompt):] = 1
+    ids, mask = left_pad(prompts, loaded.tokenizer.pad_token_id)
     return {"input_ids": ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}
 
 

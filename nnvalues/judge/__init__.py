@@ -6,12 +6,13 @@
     ratings[0].mean
 """
 
-from nnvalues.judge.base import Judge, make_judge, parse_spec
+from nnvalues.judge.base import Judge
 from nnvalues.judge.cache import JudgeCache
-from nnvalues.judge.endpoint import EndpointError
 from nnvalues.judge.prompts import CRITERIA, RATINGS, quality_prompt, value_prompt
 from nnvalues.judge.runs import Rating, check_runs, judge_prompts
 from nnvalues.judge.scoring import Score, from_probabilities, from_samples, from_top_logprobs, parse_rating
+from nnvalues.judge.spec import make_judge, parse_spec
+from nnvalues.openai_client import EndpointError
 
 __all__ = [
     "CRITERIA", "EndpointError", "Judge", "JudgeCache", "RATINGS", "Rating", "Score", "check_runs",

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nnvalues.judge.base import OnScore
-from nnvalues.judge.endpoint import EndpointError
+from nnvalues.openai_client import EndpointError
 from nnvalues.judge.scoring import Score
 from nnvalues.storage import atomic_write_text
 
 if TYPE_CHECKING:
-    from nnvalues.judge.remote import OpenAIJudge
+    from nnvalues.judge.openai_judge import OpenAIJudge
 
 BATCH_URL = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"

@@ -19,6 +19,7 @@ from nnvalues.judge.base import OnScore
 from nnvalues.judge.prompts import RATINGS
 from nnvalues.judge.scoring import Score, from_probabilities
 from nnvalues.models.loading import LoadedModel, load_model
+from nnvalues.prompts.render import chat_ids, resolve_mode, with_bos
 from nnvalues.stats.batching import MIN_SHARED_PREFIX, shared_prefix_length
 
 
@@ -54,13 +55,7 @@ class LocalJudge:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise UsageError(f"the judge batch size must be at least 1 (got {self.batch_size})")
-        has_chat = bool(getattr(self.loaded.tokenizer, "chat_template", None))
-        if self.template_mode == "auto":
-            self.template_mode = "chat" if has_chat else "raw"
-        elif self.template_mode == "chat" and not has_chat:
-            raise UsageError("the judge model has no chat template; use template mode raw")
-        elif self.template_mode not in ("chat", "raw"):
-            raise UsageError(f"unknown template mode {self.template_mode!r}; choose auto, chat or raw")
+        self.template_mode = resolve_mode(self.loaded.tokenizer, self.template_mode)
         self.rating_ids = rating_token_ids(self.loaded.tokenizer)
 
     @classmethod
@@ -81,18 +76,11 @@ class LocalJudge:
         """Token ids the model reads; its next token should be the rating."""
         tokenizer = self.loaded.tokenizer
         if self.template_mode == "chat":
-            encoded = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                                    add_generation_prompt=True, tokenize=True,
-                                                    return_dict=True)
-            return list(encoded["input_ids"])
+            return chat_ids(tokenizer, prompt)
         if not any(len(ids) and tokenizer.decode([ids[-1]]).startswith(" ")
                    for ids in self.rating_ids.values()):
             prompt += " "  # the space is its own token here: the rating comes after it
-        ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-        if bos is not None and bos != eos and (not ids or ids[0] != bos):
-            ids = [bos, *ids]
-        return list(ids)
+        return with_bos(tokenizer, tokenizer(prompt, add_special_tokens=True)["input_ids"])
 
     def score(self, prompts: Sequence[str], seed: int = 0,
               on_score: OnScore | None = None) -> list[Score]:

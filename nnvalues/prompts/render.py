@@ -7,14 +7,48 @@ model as ids, never re-tokenised from a string (which on Gemma adds a second <bo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from nnvalues.choices import TemplateMode, check_choice
 from nnvalues.data.records import PromptRecord
 from nnvalues.errors import UsageError
 from nnvalues.fingerprint import hash_json
 from nnvalues.prompts.templates import DEFAULT_TEMPLATE, TEMPLATES
 
-Mode = Literal["auto", "chat", "raw"]
+Mode = TemplateMode
+
+
+def resolve_mode(tokenizer: Any, mode: TemplateMode = "auto") -> str:
+    """"chat" or "raw": auto takes the chat template when the tokenizer has one."""
+    check_choice(mode, TemplateMode, "template mode")
+    has_chat = bool(getattr(tokenizer, "chat_template", None))
+    if mode == "auto":
+        return "chat" if has_chat else "raw"
+    if mode == "chat" and not has_chat:
+        raise UsageError("this model's tokenizer has no chat template; use template mode raw "
+                         "(`template_mode`)")
+    return mode
+
+
+def with_bos(tokenizer: Any, ids: list[int]) -> list[int]:
+    """Raw prompts start with the model's BOS token when it has a distinct one.
+
+    Tokenizers converted from GGUF (Gemma among them) may not add it themselves, and
+    Gemma degrades badly without it; GPT-2 style tokenizers, whose BOS is also their
+    EOS, are left as they are.
+    """
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    if bos is None or bos == eos or (ids and ids[0] == bos):
+        return list(ids)
+    return [bos, *ids]
+
+
+def chat_ids(tokenizer: Any, content: str) -> list[int]:
+    """Token ids of one user message in the chat template, ready for the assistant's turn."""
+    encoded = tokenizer.apply_chat_template([{"role": "user", "content": content}],
+                                            add_generation_prompt=True, tokenize=True,
+                                            return_dict=True)
+    return list(encoded["input_ids"])
 
 
 @dataclass(frozen=True)
@@ -30,15 +64,8 @@ class Renderer:
     def __init__(self, tokenizer: Any, mode: Mode = "auto", template: str = DEFAULT_TEMPLATE):
         if template not in TEMPLATES:
             raise UsageError(f"unknown template {template!r}; choose from {', '.join(TEMPLATES)}")
-        has_chat = bool(getattr(tokenizer, "chat_template", None))
-        if mode == "auto":
-            mode = "chat" if has_chat else "raw"
-        elif mode == "chat" and not has_chat:
-            raise UsageError("this model's tokenizer has no chat template; use --template-mode raw")
-        elif mode not in ("chat", "raw"):
-            raise UsageError(f"unknown template mode {mode!r}; choose auto, chat or raw")
         self.tokenizer = tokenizer
-        self.mode: str = mode
+        self.mode: str = resolve_mode(tokenizer, mode)
         self.template_name = template
         self.template = TEMPLATES[template]
 
@@ -48,27 +75,12 @@ class Renderer:
     def render(self, record: PromptRecord) -> RenderedPrompt:
         content = self.fill(record)
         if self.mode == "raw":
-            ids = self._with_bos(self.tokenizer(content, add_special_tokens=True)["input_ids"])
+            ids = with_bos(self.tokenizer, self.tokenizer(content, add_special_tokens=True)["input_ids"])
             text = self.tokenizer.decode(ids, skip_special_tokens=False)
             return RenderedPrompt(record.id, text, tuple(ids))
         messages = [{"role": "user", "content": content}]
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        encoded = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True
-        )
-        return RenderedPrompt(record.id, text, tuple(encoded["input_ids"]))
-
-    def _with_bos(self, ids: list[int]) -> list[int]:
-        """Raw prompts start with the model's BOS token when it has a distinct one.
-
-        Tokenizers converted from GGUF (Gemma among them) may not add it themselves, and
-        Gemma degrades badly without it; GPT-2 style tokenizers, whose BOS is also their
-        EOS, are left as they are.
-        """
-        bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
-        if bos is None or bos == eos or (ids and ids[0] == bos):
-            return list(ids)
-        return [bos, *ids]
+        return RenderedPrompt(record.id, text, tuple(chat_ids(self.tokenizer, content)))
 
     def settings(self) -> dict[str, str]:
         """What a store records about how prompts were built."""

@@ -123,6 +123,22 @@ def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[rows, width] token ids padded on the left, and the mask that is 1 on real tokens.
+
+    Left padding puts every row's last token in the last column, where generation and
+    next-token scoring read it.
+    """
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, sequence in enumerate(sequences):
+        if len(sequence):
+            ids[i, width - len(sequence):] = torch.as_tensor(list(sequence), dtype=torch.long)
+            mask[i, width - len(sequence):] = 1
+    return ids, mask
+
+
 def collate(units: Sequence[Unit], pad_id: int, device: str | torch.device = "cpu",
             share_prefix: bool = False) -> Batch:
     """Left-pad a batch; with `share_prefix`, split off the tokens all rows start with."""
@@ -131,13 +147,7 @@ def collate(units: Sequence[Unit], pad_id: int, device: str | torch.device = "cp
     prefix = shared_prefix_length(sequences) if share_prefix and len(rows) > 1 else 0
     if prefix < MIN_SHARED_PREFIX:
         prefix = 0
-    width = max(len(s) for s in sequences) - prefix
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, sequence in enumerate(sequences):
-        own = sequence[prefix:]
-        ids[i, width - len(own):] = torch.tensor(own, dtype=torch.long)
-        mask[i, width - len(own):] = 1
+    ids, mask = left_pad([s[prefix:] for s in sequences], pad_id)
     positions = (mask.cumsum(-1) - 1).clamp(min=0) + prefix
     polarity = torch.zeros((len(rows), len(POLARITIES)))
     polarity[torch.arange(len(rows)), torch.tensor([r.polarity for r in rows])] = 1.0

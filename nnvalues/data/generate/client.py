@@ -1,31 +1,22 @@
-"""Talking to an OpenAI-compatible chat endpoint: requests, keys, failures, concurrency.
+"""The generator's requests to an OpenAI-compatible chat endpoint, sent concurrently.
 
-The endpoint comes from `--base-url` or `OPENAI_BASE_URL`, the key only from
-`OPENAI_API_KEY` (never from the command line, never written anywhere). Retries with
-back-off and timeouts are the `openai` client's own. Whatever goes wrong ends as one
-EndpointError line; answers that arrived before it are already in the journal.
+Keys, retries and failures are `nnvalues.openai_client`'s: whatever goes wrong ends as one
+EndpointError line, and answers that arrived before it are already in the journal.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from nnvalues.errors import NnvaluesError
+from nnvalues.data.generate.journal import Answer, Journal
 from nnvalues.fingerprint import hash_json
-from nnvalues.generate.journal import Answer, Journal
+from nnvalues.openai_client import EndpointError, create, endpoint_url
+from nnvalues.openai_client import connect as connect_client
 
 DEFAULT_MODEL = "gpt-4o"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-KEY_ENV = "OPENAI_API_KEY"
-BASE_URL_ENV = "OPENAI_BASE_URL"
-
-
-class EndpointError(NnvaluesError):
-    """The chat endpoint is unreachable, refuses the key, or rejects the requests."""
+__all__ = ["DEFAULT_MODEL", "Endpoint", "EndpointError", "Request", "ask", "connect", "send_all"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +33,7 @@ class Endpoint:
 
     @property
     def url(self) -> str:
-        return self.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        return endpoint_url(self.base_url)
 
 
 @dataclass(frozen=True)
@@ -76,39 +67,15 @@ class Request:
 
 def connect(endpoint: Endpoint) -> Any:
     """An `openai.OpenAI` client, or an EndpointError when there is no key to give it."""
-    from openai import OpenAI
-
-    key = os.environ.get(KEY_ENV, "").strip()
-    if not key:
-        raise EndpointError(f"no API key: set {KEY_ENV} (any non-empty value for a local server)")
-    return OpenAI(api_key=key, base_url=endpoint.url, timeout=endpoint.timeout,
-                  max_retries=endpoint.max_retries)
+    return connect_client(endpoint.base_url, timeout=endpoint.timeout,
+                          max_retries=endpoint.max_retries)
 
 
 def ask(client: Any, endpoint: Endpoint, request: Request) -> Answer:
     """Send one request; every failure becomes an EndpointError that names no secret."""
-    import openai
-
-    try:
-        response = client.chat.completions.create(
-            model=request.model, messages=request.messages, temperature=request.temperature,
-            max_tokens=request.max_tokens, seed=request.seed)
-    except openai.AuthenticationError:
-        raise EndpointError(f"{endpoint.url} rejected the API key (401); check {KEY_ENV}") from None
-    except openai.PermissionDeniedError as exc:
-        raise EndpointError(f"{endpoint.url} refused the request (403): {server_message(exc)}") from None
-    except openai.APITimeoutError:
-        raise EndpointError(f"{endpoint.url} did not answer within {endpoint.timeout:g} s "
-                            f"(tried {endpoint.max_retries + 1} time(s))") from None
-    except openai.APIConnectionError as exc:
-        cause = exc.__cause__ or exc
-        raise EndpointError(f"cannot reach {endpoint.url} ({one_line(str(cause)) or type(cause).__name__}; "
-                            f"tried {endpoint.max_retries + 1} time(s))") from None
-    except openai.APIStatusError as exc:
-        raise EndpointError(f"{endpoint.url} answered {exc.status_code} for model "
-                            f"{request.model!r}: {server_message(exc)}") from None
-    except openai.OpenAIError as exc:
-        raise EndpointError(f"{endpoint.url}: {one_line(_scrub(str(exc)))}") from None
+    response = create(client, {"model": request.model, "messages": request.messages,
+                               "temperature": request.temperature,
+                               "max_tokens": request.max_tokens, "seed": request.seed})
     choice = response.choices[0] if response.choices else None
     usage = response.usage
     return Answer(
@@ -160,29 +127,3 @@ def send_all(
         raise
     executor.shutdown(wait=True)
     return answers
-
-
-def server_message(exc: Any) -> str:
-    """The server's own message, on one line and without anything key-shaped."""
-    body = getattr(exc, "body", None)
-    message = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        message = error.get("message") if isinstance(error, dict) else body.get("message")
-    return one_line(_scrub(str(message or getattr(exc, "message", "") or exc)))
-
-
-_KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_\-*]{4,}")
-
-
-def _scrub(text: str) -> str:
-    """Remove the key (and anything shaped like one) from a server's message."""
-    key = os.environ.get(KEY_ENV, "").strip()
-    if key:
-        text = text.replace(key, "***")
-    return _KEY_LIKE.sub("***", text)
-
-
-def one_line(text: str, size: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 3] + "..."

@@ -20,13 +20,16 @@ from typing import Any, Sequence
 
 from nnvalues.errors import UsageError
 from nnvalues.judge.base import OnScore
-from nnvalues.judge.endpoint import EndpointError, RequestRejected, connect, create, endpoint_url
+from nnvalues.openai_client import EndpointError, RequestRejected, connect, create, endpoint_url
 from nnvalues.judge.prompts import RATINGS
 from nnvalues.judge.scoring import Score, from_samples, from_top_logprobs
 
 MODES = ("logprobs", "sampling")
 DEFAULT_JUDGE_MODEL = "gpt-4o"
 
+
+_JUDGE = {"purpose": "the judge",
+          "rate_hint": "lower --judge-concurrency or rerun later (finished judgements are cached)"}
 
 @dataclass
 class OpenAIJudge:
@@ -55,7 +58,9 @@ class OpenAIJudge:
                 raise UsageError(f"judge {name} must be at least {low} (got {getattr(self, name)})")
         if not self.temperature >= 0:
             raise UsageError(f"judge temperature must be >= 0 (got {self.temperature})")
-        self.client = connect(self.base_url, self.api_key, self.timeout, self.max_retries)
+        self.client = connect(self.base_url, self.api_key, timeout=self.timeout,
+                              max_retries=self.max_retries, purpose="the judge",
+                              hint="judge offline with --judge local:<model>")
         self.api_key = None  # the client holds it; nothing else should
         self._split_samples = False
 
@@ -116,17 +121,17 @@ class OpenAIJudge:
     def _score_one(self, prompt: str, seed: int) -> Score:
         if self.mode == "sampling" and self.samples > 1 and not self._split_samples:
             try:
-                return self.score_response(create(self.client, self.request_body(prompt, seed)))
+                return self.score_response(create(self.client, self.request_body(prompt, seed), **_JUDGE))
             except RequestRejected:
                 self._split_samples = True  # e.g. llama.cpp allows n = 1 only; try once more split
         if self.mode == "sampling" and self._split_samples:
             texts: list[str] = []
             for j in range(self.samples):
                 body = self.request_body(prompt, seed * self.samples + j, n=1)
-                response = create(self.client, body)
+                response = create(self.client, body, **_JUDGE)
                 texts.extend((c.message.content or "") for c in response.choices)
             return from_samples(texts)
-        return self.score_response(create(self.client, self.request_body(prompt, seed)))
+        return self.score_response(create(self.client, self.request_body(prompt, seed), **_JUDGE))
 
     def _score_concurrently(self, prompts: Sequence[str], seed: int,
                             on_score: OnScore | None) -> list[Score]:

@@ -1,6 +1,6 @@
 """Grow the ValueInsight-style data set with any OpenAI-compatible chat endpoint.
 
-    from nnvalues.generate import Endpoint, GenerateOptions, generate
+    from nnvalues.data.generate import Endpoint, GenerateOptions, generate
     report = generate(GenerateOptions(out=Path("more-data"), dimensions=("conservation",)),
                       Endpoint(model="gpt-4o"))
 
@@ -8,10 +8,10 @@ The pipeline and its prompts are the paper's (appendix A); see `pipeline` for th
 `workspace` for the files a run keeps, and `parsing` for the answer shapes it accepts.
 """
 
-from nnvalues.generate.client import DEFAULT_MODEL, Endpoint, EndpointError
-from nnvalues.generate.parsing import ParseFailure, parse_list, parse_revision, parse_views
-from nnvalues.generate.pipeline import GenerateOptions, RefineOptions, generate, refine
-from nnvalues.generate.report import Report, StageReport
+from nnvalues.data.generate.client import DEFAULT_MODEL, Endpoint, EndpointError
+from nnvalues.data.generate.parsing import ParseFailure, parse_list, parse_revision, parse_views
+from nnvalues.data.generate.pipeline import GenerateOptions, RefineOptions, generate, refine
+from nnvalues.data.generate.report import Report, StageReport
 
 __all__ = [
     "DEFAULT_MODEL", "Endpoint", "EndpointError", "GenerateOptions", "ParseFailure", "RefineOptions",

@@ -12,11 +12,11 @@ from typing import Any, Callable, Sequence
 
 from nnvalues.data.validate import validate_dataset
 from nnvalues.data.valueinsight import Description
-from nnvalues.generate.client import Endpoint, Request, connect, send_all
-from nnvalues.generate.items import Item, check_new, drop_duplicates
-from nnvalues.generate.journal import Answer, Journal
-from nnvalues.generate.report import Report, estimate_completion_tokens, estimate_prompt_tokens
-from nnvalues.generate.workspace import RejectLog, Workspace
+from nnvalues.data.generate.client import Endpoint, Request, connect, send_all
+from nnvalues.data.generate.items import Item, check_new, drop_duplicates
+from nnvalues.data.generate.journal import Answer, Journal
+from nnvalues.data.generate.report import Report, estimate_completion_tokens, estimate_prompt_tokens
+from nnvalues.data.generate.workspace import RejectLog, Workspace
 from nnvalues.storage import atomic_write_text
 
 ProgressFactory = Callable[[str, int], Any]

@@ -18,14 +18,14 @@ from typing import Any, Sequence
 
 from nnvalues.data.valueinsight import DataSet, Description, Question, load_dataset
 from nnvalues.errors import UsageError
-from nnvalues.generate import templates
-from nnvalues.generate.client import Endpoint, Request
-from nnvalues.generate.items import item_id, split_for
-from nnvalues.generate.journal import Answer
-from nnvalues.generate.parsing import ParseFailure, parse_list, parse_revision, parse_views
-from nnvalues.generate.report import Report
-from nnvalues.generate.run import Candidate, ProgressFactory, Run, request_context
-from nnvalues.generate.workspace import ExampleBook, Workspace
+from nnvalues.data.generate import templates
+from nnvalues.data.generate.client import Endpoint, Request
+from nnvalues.data.generate.items import item_id, split_for
+from nnvalues.data.generate.journal import Answer
+from nnvalues.data.generate.parsing import ParseFailure, parse_list, parse_revision, parse_views
+from nnvalues.data.generate.report import Report
+from nnvalues.data.generate.run import Candidate, ProgressFactory, Run, request_context
+from nnvalues.data.generate.workspace import ExampleBook, Workspace
 from nnvalues.taxonomy import DIMENSION_IDS, TOPICS, AtomicValue, BasicValue, Dimension
 from nnvalues.taxonomy import dimension as lookup_dimension
 
