@@ -27,7 +27,7 @@ from nnvalues.data.valueinsight import load_dataset, paired_records  # noqa: E40
 from nnvalues.execution import Execution  # noqa: E402
 from nnvalues.models.loading import load_model  # noqa: E402
 from nnvalues.prompts.render import Renderer  # noqa: E402
-from nnvalues.remote.reduction import reduce_request  # noqa: E402
+from nnvalues.stats.sessions import reduce_request  # noqa: E402
 from nnvalues.stats.batching import batch_units, collate, make_units  # noqa: E402
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import xarray as xr
 from tqdm.auto import tqdm
@@ -30,10 +30,9 @@ from nnvalues.fingerprint import hash_json
 from nnvalues.memory import release_freed_memory
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import Renderer
-from nnvalues.remote.reduction import reduce_request
 from nnvalues.select.selection import PAPER_THRESHOLD
-from nnvalues.stats.batching import Batch, Unit, batch_units, collate, make_units
-from nnvalues.stats.counting import reduce_batch
+from nnvalues.stats.batching import batch_units, make_units
+from nnvalues.stats.sessions import summaries
 from nnvalues.stats.tally import Tally
 from nnvalues.taxonomy import dimension as lookup_dimension
 from nnvalues.version import __version__
@@ -225,8 +224,8 @@ class _Run:
         units = make_units(records, [self.renderer.render(r) for r in records])
         self.progress.update(sum(len(u) for u in units[:tally.units_done]))
         groups = batch_units(units[tally.units_done:], self.batch_size)
-        for summary, rows, count in _reductions(self.loaded, groups, self.settings["counting"],
-                                                self.trace_options, self.execution):
+        for summary, rows, count in summaries(self.loaded, groups, self.settings["counting"],
+                                              self.trace_options, self.execution):
             tally.add(summary, rows, count)
             if checkpoint is not None:
                 tally.save(checkpoint, resume_key)
@@ -241,31 +240,6 @@ class _Run:
         if store is not None:
             store.write_cell(key, name, data)
         return data, status
-
-
-def _reductions(loaded: LoadedModel, groups: list[list[Unit]], rule: str,
-                trace_options: dict[str, Any], execution: Execution,
-                ) -> Iterator[tuple[Any, Batch, int]]:
-    """Summaries with the rows and units they cover: per batch here, per request remotely."""
-    pad_id = loaded.tokenizer.pad_token_id
-    if execution.serialised:
-        # Several batches per request, and no prefix cache to ship with them.
-        step = execution.batches_per_request
-        for start in range(0, len(groups), step):
-            request = groups[start:start + step]
-            batches = [collate(group, pad_id, loaded.device) for group in request]
-            summary = reduce_request(loaded.envoy, loaded.architecture, batches, rule,
-                                     **execution.trace_options(loaded))
-            units = [unit for group in request for unit in group]
-            # All the request's rows as one batch: what the tally counts besides the summary.
-            yield summary, collate(units, pad_id), len(units)
-        return
-    # Remote-style trace options keep one self-contained request per batch, without a cache.
-    share_prefix = loaded.architecture.prefix_cache and "remote" not in trace_options
-    for group in groups:
-        batch = collate(group, pad_id, loaded.device, share_prefix=share_prefix)
-        summary = reduce_batch(loaded.envoy, loaded.architecture, batch, rule, **trace_options)
-        yield summary, batch, len(group)
 
 
 def _summary(data: xr.Dataset, status: str, started: float) -> CellSummary:

@@ -27,7 +27,7 @@ from nnvalues.models.architecture import Layout
 from nnvalues.prompts.render import Renderer
 from nnvalues.remote import NdifError, RetryPolicy, resolve_settings
 from nnvalues.remote.errors import job_failed, server_message
-from nnvalues.remote.reduction import reduce_request
+from nnvalues.stats.sessions import reduce_request
 from nnvalues.stats.batching import batch_units, collate, make_units
 from nnvalues.stats.tally import Tally
 from tests.cli import assert_one_line_error

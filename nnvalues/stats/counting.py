@@ -1,9 +1,11 @@
 """Counting rules and the reduction of one batch inside an nnsight trace (paper eqs. 3-4).
 
-For every layer only a [6, neurons] summary leaves the trace, whatever the batch's length:
-  0-1  active units per polarity (prompts with m > 0, or tokens with activation > 0)
-  2-3  activation summed over real tokens per polarity (for the mean activation)
-  4-5  pairs active with the positive description only / with the reversed one only
+For every layer only a [6, neurons] summary leaves the trace, whatever the batch's length;
+its rows are named in SUMMARY_ROWS:
+  active          active units per polarity (prompts with m > 0, or tokens with activation > 0)
+  activation_sum  activation summed over real tokens per polarity (for the mean activation)
+  positive_only   pairs active with the positive description only
+  negative_only   pairs active with the reversed description only
 where m = sum over the prompt's real tokens (never padding) of the act_fn output.
 
 When every row of a batch starts with the same tokens (the system prompt and the template's
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
+from nnvalues.choices import CountingRule, check_choice
 from nnvalues.models.architecture import Architecture
 from nnvalues.stats.batching import Batch
 
@@ -26,7 +29,11 @@ COUNTING_RULES: dict[str, str] = {
     "prompt": "prompts whose activation summed over real tokens is > 0 (paper, eqs. 3-4)",
     "token": "real tokens whose activation is > 0 (LAPE/NPTI style)",
 }
-SUMMARY_ROWS = 6
+SUMMARY_ROWS: dict[str, slice] = {
+    "active": slice(0, 2), "activation_sum": slice(2, 4),
+    "positive_only": slice(4, 5), "negative_only": slice(5, 6),
+}
+"""Rows of a layer's summary, by name; each per-polarity pair is (positive, negative)."""
 
 
 def reduce_layer(activation: Any, batch: Batch, rule: str, prefix: Any = None) -> Any:
@@ -54,7 +61,9 @@ def reduce_layer(activation: Any, batch: Batch, rule: str, prefix: Any = None) -
     negative = batch.pairs[1] @ prompt_active
     positive_only = (positive * (1 - negative)).sum(dim=0, keepdim=True)
     negative_only = ((1 - positive) * negative).sum(dim=0, keepdim=True)
-    return torch.cat([active, total, positive_only, negative_only], dim=0)
+    parts = {"active": active, "activation_sum": total, "positive_only": positive_only,
+             "negative_only": negative_only}
+    return torch.cat([parts[name] for name in SUMMARY_ROWS], dim=0)
 
 
 def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str,
@@ -64,10 +73,7 @@ def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str
     Each forward stops right after the last layer's activation is read: the rest of that
     layer and the unembedding are never computed.
     """
-    if rule not in COUNTING_RULES:
-        from nnvalues.errors import UsageError
-
-        raise UsageError(f"unknown counting rule {rule!r}; choose from {', '.join(COUNTING_RULES)}")
+    check_choice(rule, CountingRule, "counting rule")
     with torch.inference_mode():
         cache = None
         prefix = None

@@ -12,6 +12,7 @@ import numpy as np
 
 from nnvalues.storage import atomic_write_bytes
 from nnvalues.stats.batching import Batch
+from nnvalues.stats.counting import SUMMARY_ROWS
 
 
 @dataclass
@@ -40,10 +41,11 @@ class Tally:
     def add(self, summary: Any, batch: Batch, units: int) -> None:
         """Fold in one batch's [layers, 6, neurons] summary."""
         values = np.asarray(summary.detach().cpu().numpy(), dtype=np.float64)
-        self.active += np.rint(values[:, 0:2]).astype(np.int64)
-        self.activation_sum += values[:, 2:4]
-        self.positive_only += np.rint(values[:, 4]).astype(np.int64)
-        self.negative_only += np.rint(values[:, 5]).astype(np.int64)
+        row = {name: values[:, rows] for name, rows in SUMMARY_ROWS.items()}
+        self.active += np.rint(row["active"]).astype(np.int64)
+        self.activation_sum += row["activation_sum"]
+        self.positive_only += np.rint(row["positive_only"][:, 0]).astype(np.int64)
+        self.negative_only += np.rint(row["negative_only"][:, 0]).astype(np.int64)
         polarity = batch.polarity.cpu().numpy()
         self.prompts += polarity.sum(axis=0).astype(np.int64)
         self.tokens += (batch.tokens_per_row().cpu().numpy() @ polarity).astype(np.int64)

@@ -1,6 +1,6 @@
-"""Several batches reduced to neuron counts in one request (an nnsight session).
+"""Where batch summaries come from: one trace per batch here, one session per request remotely.
 
-Locally every batch is its own trace. Remotely each trace would be a request with its own
+Locally every batch is its own trace (`nnvalues.stats.counting.reduce_batch`). Remotely each trace would be a request with its own
 queueing and round trip, so a session wraps several batches: the server runs them one after
 another, adds their [layers, 6, neurons] summaries (in float64, the precision of the running
 tally) and sends back one summary per request. Nothing else leaves the server.
@@ -13,13 +13,17 @@ requests under half-precision autocast, which would round token counts above 256
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 
 from nnvalues.models.architecture import Architecture
-from nnvalues.stats.batching import Batch
-from nnvalues.stats.counting import reduce_layer
+from nnvalues.stats.batching import Batch, Unit, collate
+from nnvalues.stats.counting import reduce_batch, reduce_layer
+
+if TYPE_CHECKING:
+    from nnvalues.execution import Execution
+    from nnvalues.models.loading import LoadedModel
 
 
 def on_device(batch: Batch, device: Any) -> Batch:
@@ -59,3 +63,28 @@ def reduce_request(envoy: Any, architecture: Architecture, batches: Sequence[Bat
                     tracer.stop()
             total = nnsight.save(torch.stack(parts).sum(dim=0))
     return total
+
+
+def summaries(loaded: "LoadedModel", groups: list[list[Unit]], rule: str,
+              trace_options: dict[str, Any], execution: "Execution",
+              ) -> Iterator[tuple[Any, Batch, int]]:
+    """Summaries with the rows and units they cover: per batch here, per request remotely."""
+    pad_id = loaded.tokenizer.pad_token_id
+    if execution.serialised:
+        # Several batches per request, and no prefix cache to ship with them.
+        step = execution.batches_per_request
+        for start in range(0, len(groups), step):
+            request = groups[start:start + step]
+            batches = [collate(group, pad_id, loaded.device) for group in request]
+            summary = reduce_request(loaded.envoy, loaded.architecture, batches, rule,
+                                     **execution.trace_options(loaded))
+            units = [unit for group in request for unit in group]
+            # All the request's rows as one batch: what the tally counts besides the summary.
+            yield summary, collate(units, pad_id), len(units)
+        return
+    # Remote-style trace options keep one self-contained request per batch, without a cache.
+    share_prefix = loaded.architecture.prefix_cache and "remote" not in trace_options
+    for group in groups:
+        batch = collate(group, pad_id, loaded.device, share_prefix=share_prefix)
+        summary = reduce_batch(loaded.envoy, loaded.architecture, batch, rule, **trace_options)
+        yield summary, batch, len(group)
