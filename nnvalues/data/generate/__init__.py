@@ -10,7 +10,8 @@ The pipeline and its prompts are the paper's (appendix A); see `pipeline` for th
 
 from nnvalues.data.generate.client import DEFAULT_MODEL, Endpoint, EndpointError
 from nnvalues.data.generate.parsing import ParseFailure, parse_list, parse_revision, parse_views
-from nnvalues.data.generate.pipeline import GenerateOptions, RefineOptions, generate, refine
+from nnvalues.data.generate.options import GenerateOptions, RefineOptions
+from nnvalues.data.generate.pipeline import generate, refine
 from nnvalues.data.generate.report import Report, StageReport
 
 __all__ = [

@@ -11,85 +11,29 @@ sending anything and counts what a live run would send.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from nnvalues.data.valueinsight import DataSet, Description, Question, load_dataset
 from nnvalues.errors import UsageError
-from nnvalues.data.generate import templates
+import nnvalues.data.generate.templates as templates
 from nnvalues.data.generate.client import Endpoint, Request
 from nnvalues.data.generate.items import item_id, split_for
 from nnvalues.data.generate.journal import Answer
+from nnvalues.data.generate.options import (
+    DESCRIPTION_WORDS, QUESTION_WORDS, REFINE_WORDS, GenerateOptions, RefineOptions, Target,
+    check_count, check_generate_options, check_topics, targets_of,
+)
 from nnvalues.data.generate.parsing import ParseFailure, parse_list, parse_revision, parse_views
 from nnvalues.data.generate.report import Report
 from nnvalues.data.generate.run import Candidate, ProgressFactory, Run, request_context
 from nnvalues.data.generate.workspace import ExampleBook, Workspace
-from nnvalues.taxonomy import DIMENSION_IDS, TOPICS, AtomicValue, BasicValue, Dimension
-from nnvalues.taxonomy import dimension as lookup_dimension
-
-STAGE_CHOICES = ("all", "examples", "descriptions", "questions")
-DESCRIPTION_WORDS = 70
-"""Expected length of one description (the templates ask for at least 50 words)."""
-QUESTION_WORDS = 130
-"""Expected length of one question (the template asks for at least 100 words)."""
-REFINE_WORDS = 160
-"""Expected length of a refine answer: a few drawbacks and the revised question."""
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    out: Path
-    dimensions: tuple[str, ...] = DIMENSION_IDS
-    stage: str = "all"
-    descriptions: int = 80
-    """New descriptions per dimension and polarity, spread over its atomic values (paper: 80)."""
-    questions_per_pair: int = 10
-    """Questions asked for per atomic value x topic (paper: 10)."""
-    atomic_values: tuple[str, ...] | None = None
-    topics: tuple[str, ...] = TOPICS
-    refine: bool = True
-    part: str = "g"
-    """Questions go to `<dimension>.questions.<part>.jsonl`."""
-    evaluate_fraction: float = 0.25
-    """Share of new questions put in the held-out evaluate split (the shipped set: 100/400)."""
-    reference: DataSet | None = field(default_factory=lambda: load_dataset())
-    """Existing items that new ones must not repeat and that question examples come from
-    (the shipped set unless given; None for none)."""
-    keep_invalid: bool = False
-    """Write items that break a data rule too (they are reported) instead of keeping them aside."""
-    concurrency: int = 4
-
-
-@dataclass(frozen=True)
-class RefineOptions:
-    source: Path
-    out: Path
-    dimensions: tuple[str, ...] = DIMENSION_IDS
-    atomic_values: tuple[str, ...] | None = None
-    topics: tuple[str, ...] = TOPICS
-    limit: int | None = None
-    """Questions per dimension (in id order)."""
-    keep_invalid: bool = False
-    concurrency: int = 4
-
-
-@dataclass(frozen=True)
-class _Target:
-    dimension: Dimension
-    basic: BasicValue
-    atomic: AtomicValue
-
-    @property
-    def context(self) -> dict[str, str]:
-        return {"dimension": self.dimension.id, "atomic_value": self.atomic.id}
-
 
 def generate(options: GenerateOptions, endpoint: Endpoint, *, dry_run: bool = False,
              progress: ProgressFactory | None = None) -> Report:
     """Grow the data set in `options.out`; with `dry_run`, only count what that would cost."""
-    targets = _targets(options.dimensions, options.atomic_values)
-    _check_generate_options(options)
+    targets = targets_of(options.dimensions, options.atomic_values)
+    check_generate_options(options)
     run = Run(Workspace(options.out), endpoint, options.concurrency, dry_run, progress)
     with run:
         if options.stage in ("all", "examples", "descriptions"):
@@ -106,11 +50,11 @@ def refine(options: RefineOptions, endpoint: Endpoint, *, dry_run: bool = False,
     """Refine the questions of `options.source` into `options.out` (same ids, new text)."""
     if options.out.resolve() == options.source.resolve():
         raise UsageError("refine writes a new directory: --out must differ from --source")
-    _check_count("--concurrency", options.concurrency)
+    check_count("--concurrency", options.concurrency)
     if options.limit is not None:
-        _check_count("--limit", options.limit)
-    targets = {(t.dimension.id, t.atomic.id): t for t in _targets(options.dimensions, options.atomic_values)}
-    topics = set(_check_topics(options.topics))
+        check_count("--limit", options.limit)
+    targets = {(t.dimension.id, t.atomic.id): t for t in targets_of(options.dimensions, options.atomic_values)}
+    topics = set(check_topics(options.topics))
     source = load_dataset(options.source)
     parts = _question_parts(options.source)
     chosen: list[Question] = []
@@ -139,7 +83,7 @@ def refine(options: RefineOptions, endpoint: Endpoint, *, dry_run: bool = False,
     return run.report
 
 
-def _examples(run: Run, targets: Sequence[_Target]) -> tuple[ExampleBook, set[_Target]]:
+def _examples(run: Run, targets: Sequence[Target]) -> tuple[ExampleBook, set[Target]]:
     """One value/antonym pair per atomic value that has none yet (paper: baseline B_d),
     and the targets whose pair a dry run cannot know yet (not asked for so far)."""
     book = ExampleBook(run.ws.examples_path)
@@ -148,7 +92,7 @@ def _examples(run: Run, targets: Sequence[_Target]) -> tuple[ExampleBook, set[_T
                 for t in targets if book.get(t.dimension.id, t.atomic.id) is None}
     answers = run.resolve("examples", list(requests.values()))
     changed = False
-    pending: set[_Target] = set()
+    pending: set[Target] = set()
     for target, request in requests.items():
         answer = answers[request.key]
         if answer is None:
@@ -172,11 +116,11 @@ def _examples(run: Run, targets: Sequence[_Target]) -> tuple[ExampleBook, set[_T
 _PLACEHOLDER_EXAMPLE = " ".join(["word"] * DESCRIPTION_WORDS)
 
 
-def _descriptions(run: Run, targets: Sequence[_Target], book: ExampleBook, pending: set[_Target],
+def _descriptions(run: Run, targets: Sequence[Target], book: ExampleBook, pending: set[Target],
                   options: GenerateOptions) -> None:
     """More descriptions by rephrasing each example pair (paper: R_d as exemplars)."""
     per_dimension = {d: sum(1 for t in targets if t.dimension.id == d) for d in {t.dimension.id for t in targets}}
-    requests: dict[_Target, Request] = {}
+    requests: dict[Target, Request] = {}
     placeholders: list[Request] = []
     for target in targets:
         count = math.ceil(options.descriptions / per_dimension[target.dimension.id])
@@ -222,11 +166,11 @@ def _descriptions(run: Run, targets: Sequence[_Target], book: ExampleBook, pendi
     run.add_items("descriptions", candidates, _reference_texts(options.reference), options.keep_invalid)
 
 
-def _questions(run: Run, targets: Sequence[_Target], options: GenerateOptions) -> None:
+def _questions(run: Run, targets: Sequence[Target], options: GenerateOptions) -> None:
     """Situational questions per atomic value x topic, each then refined (paper: q = f(P(a, t)))."""
-    topics = _check_topics(options.topics)
+    topics = check_topics(options.topics)
     examples = _ExamplePicker(options.reference)
-    requests: dict[tuple[_Target, str], Request] = {}
+    requests: dict[tuple[Target, str], Request] = {}
     for target in targets:
         for topic in topics:
             prompt = templates.questions_prompt(target.atomic, topic, options.questions_per_pair,
@@ -236,7 +180,7 @@ def _questions(run: Run, targets: Sequence[_Target], options: GenerateOptions) -
                 expect_words=options.questions_per_pair * QUESTION_WORDS, **target.context)
     answers = run.resolve("questions", list(requests.values()))
     report = run.report.stage("questions")  # in a dry run, parsing tells how many refine requests follow
-    drafts: list[tuple[_Target, str, str]] = []
+    drafts: list[tuple[Target, str, str]] = []
     origins: list[str] = []
     unknown = 0
     for (target, topic), request in requests.items():
@@ -276,7 +220,7 @@ def _questions(run: Run, targets: Sequence[_Target], options: GenerateOptions) -
     run.add_items("questions", candidates, _reference_texts(options.reference), options.keep_invalid)
 
 
-def _refine(run: Run, drafts: Sequence[tuple[_Target, str, str]]) -> list[str | None]:
+def _refine(run: Run, drafts: Sequence[tuple[Target, str, str]]) -> list[str | None]:
     """The revised text of each (target, topic, question); None where the answer is unusable.
     A question that appears twice is one request, read (and, if need be, kept aside) once."""
     requests = [Request.make("refine", templates.refine_prompt(t.dimension, t.atomic, topic, text),
@@ -329,7 +273,7 @@ class _ExamplePicker:
         for question in sorted(pool, key=lambda q: q.id):
             self._by_value.setdefault((question.dimension, question.atomic_value), []).append(question)
 
-    def pick(self, target: _Target, topic: str) -> str:
+    def pick(self, target: Target, topic: str) -> str:
         found = self._by_value.get((target.dimension.id, target.atomic.id), [])
         same_topic = [q for q in found if q.topic == topic] or found
         if not same_topic:
@@ -348,46 +292,6 @@ def _reference_texts(reference: DataSet | None) -> list[tuple[str, str]]:
     if reference is None:
         return []
     return [(i.id, i.text) for i in (*reference.descriptions, *reference.questions)]
-
-
-def _targets(dimensions: Sequence[str], atomic_values: Sequence[str] | None) -> list[_Target]:
-    if not dimensions:
-        raise UsageError("no dimension selected")
-    chosen = [lookup_dimension(d) for d in dict.fromkeys(dimensions)]
-    targets = [_Target(d, b, a) for d in chosen for b in d.basic_values for a in b.atomic_values]
-    if atomic_values is not None:
-        known = {t.atomic.id for t in targets}
-        unknown = [a for a in atomic_values if a not in known]
-        if unknown:
-            raise UsageError(f"unknown atomic value(s) {', '.join(unknown)} for "
-                             f"{', '.join(d.id for d in chosen)}; choose from {', '.join(sorted(known))}")
-        targets = [t for t in targets if t.atomic.id in set(atomic_values)]
-    return targets
-
-
-def _check_topics(topics: Sequence[str]) -> tuple[str, ...]:
-    unknown = [t for t in topics if t not in TOPICS]
-    if unknown or not topics:
-        raise UsageError(f"unknown topic(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(TOPICS)}")
-    return tuple(dict.fromkeys(topics))
-
-
-def _check_count(name: str, value: int) -> None:
-    if value < 1:
-        raise UsageError(f"{name} must be at least 1 (got {value})")
-
-
-def _check_generate_options(options: GenerateOptions) -> None:
-    if options.stage not in STAGE_CHOICES:
-        raise UsageError(f"unknown stage {options.stage!r}; choose from {', '.join(STAGE_CHOICES)}")
-    _check_count("--descriptions", options.descriptions)
-    _check_count("--questions-per-pair", options.questions_per_pair)
-    _check_count("--concurrency", options.concurrency)
-    _check_topics(options.topics)
-    if not 0.0 <= options.evaluate_fraction <= 1.0:
-        raise UsageError(f"--evaluate-fraction must be between 0 and 1 (got {options.evaluate_fraction})")
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", options.part):
-        raise UsageError(f"--part must be letters, digits, '-' or '_' (got {options.part!r})")
 
 
 def _question_parts(directory: Path) -> dict[str, str]:
