@@ -2,14 +2,15 @@
 
     python benchmarks/bench_intervene.py [--model smollm2-135m] [--store PATH] [--questions 4]
                                          [--batch-size 4] [--new-tokens 48] [--repeats 5]
-                                         [--threshold 0.03 | --top-k N]
+                                         [--threshold 0.03 | --top-k N] [--dtype auto]
 
 The same left-padded batches are generated (greedy, a fixed number of new tokens so that
-every run does the same work) by (a) plain `transformers` generate, (b) nnsight with an
-edit of no neurons (the tracing overhead alone) and (c) nnsight with the paper's edit
-(eq. 6, gamma 2) applied on every step. Runs are interleaved and the best of `repeats` is
-kept, so that noise from other work on the machine hits all alike. The ratio edited/plain
-of tokens per second is printed; the target is >= 0.9.
+every run does the same work), all in the model's one dtype, by (a) plain `transformers`
+generate, (b) nnsight with an edit of no neurons (the tracing overhead alone), (c) nnsight
+with the paper's edit (eq. 6, gamma 2) applied on every step, and (a) and (c) again with
+the batch's shared prompt prefix run once. Runs are interleaved and the best of `repeats`
+is kept, so that noise from other work on the machine hits all alike. The ratios of tokens
+per second are printed: edited / plain (target >= 0.9) and shared prefix / not.
 The neurons come from the store when it holds the model (default: stores/activations.zarr),
 otherwise from a small store measured into a temporary directory first.
 """
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default="auto")
     args = parser.parse_args()
 
     from nnvalues.data.valueinsight import load_dataset
@@ -64,7 +66,7 @@ def main() -> None:
     from nnvalues.models.loading import load_model
     from nnvalues.select import select_neurons
 
-    loaded = load_model(args.model, device=args.device)
+    loaded = load_model(args.model, device=args.device, dtype=args.dtype)
     with tempfile.TemporaryDirectory() as scratch:
         store = neuron_store(loaded.name, args.store, Path(scratch))
         neuron_set = select_neurons(store, model=loaded.name, dimension=args.dimension,
@@ -75,14 +77,16 @@ def main() -> None:
     prompts = [p.input_ids for p in render_questions(loaded.tokenizer, questions)[0]]
     settings = GenerationSettings(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
                                   batch_size=args.batch_size)
-    runs = {"plain": None, "nnsight, no edit": Edit.empty(), "edited": edit}
+    runs = {"plain": (None, False), "nnsight, no edit": (Edit.empty(), False),
+            "edited": (edit, False), "plain, shared prefix": (None, True),
+            "edited, shared prefix": (edit, True)}
     generate(loaded, prompts, edit, settings)  # warm-up: nnsight compiles its code paths once
     best: dict[str, float] = {}
     tokens = 0
     for _ in range(args.repeats):
-        for name, run_edit in runs.items():
+        for name, (run_edit, share) in runs.items():
             start = time.perf_counter()
-            answers = generate(loaded, prompts, run_edit, settings)
+            answers = generate(loaded, prompts, run_edit, settings, share_prefix=share)
             elapsed = time.perf_counter() - start
             tokens = sum(len(a.token_ids) for a in answers)
             best[name] = min(best.get(name, float("inf")), elapsed)
@@ -95,10 +99,14 @@ def main() -> None:
         "tokens_per_s": {k: round(v, 2) for k, v in rates.items()},
         "ratio_edited_over_plain": round(rates["edited"] / rates["plain"], 3),
         "ratio_nnsight_over_plain": round(rates["nnsight, no edit"] / rates["plain"], 3),
+        "ratio_shared_prefix_plain": round(rates["plain, shared prefix"] / rates["plain"], 3),
+        "ratio_shared_prefix_edited": round(rates["edited, shared prefix"] / rates["edited"], 3),
     }
     print(json.dumps(result, indent=1))
     print(f"edited / plain tokens per second: {result['ratio_edited_over_plain']:.3f} "
           f"(target >= 0.9; nnsight without an edit: {result['ratio_nnsight_over_plain']:.3f})")
+    print(f"shared prefix / not, tokens per second: plain {result['ratio_shared_prefix_plain']:.3f}, "
+          f"edited {result['ratio_shared_prefix_edited']:.3f} ({loaded.dtype})")
 
 
 if __name__ == "__main__":

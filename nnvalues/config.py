@@ -10,6 +10,10 @@ import torch
 CACHE_ENV = "NNVALUES_CACHE_DIR"
 THREADS_ENV = "NNVALUES_THREADS"
 STORE_ENV = "NNVALUES_STORE"
+DTYPE_ENV = "NNVALUES_DTYPE"
+"""What `--dtype auto` means on the CPU (float32 or bfloat16); unset, the processor decides."""
+DTYPE_HELP = ("auto (bfloat16 on a GPU and on CPUs that multiply it natively, else float32), "
+              "float32, bfloat16, float16")
 DEFAULT_STORE = Path("stores") / "activations.zarr"
 
 

@@ -10,6 +10,9 @@ from tests import tiny_models
 from tests.openai_server import openai_server  # noqa: F401  (one server for the whole session)
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `--dtype auto` would pick bfloat16 on some processors: tests compare against float32
+# computations, so they pin what auto means (tests of the choice itself unset it).
+os.environ.setdefault("NNVALUES_DTYPE", "float32")
 
 
 @pytest.fixture(scope="session", autouse=True)

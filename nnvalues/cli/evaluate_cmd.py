@@ -10,6 +10,7 @@ import typer
 
 from nnvalues.cli.output import console, parse_list
 from nnvalues.cli.remote_options import NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from
+from nnvalues.config import DTYPE_HELP
 from nnvalues.evaluate.grid import Grid, parse_gammas, parse_neurons
 from nnvalues.evaluate.neurons import SelectionOptions
 from nnvalues.evaluate.runner import DEFAULT_RESULTS, evaluate as run_evaluate
@@ -60,7 +61,7 @@ def evaluate(
     match_layers: bool = typer.Option(False, help="random method: match the per-layer counts."),
     source: Optional[Path] = typer.Option(None, help="Folder with the ValueBench files (pvq40, valuebench) instead of the download."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
-    dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count the generations and judge calls."),
     quiet: bool = typer.Option(False, help="No progress bar."),
     remote: bool = REMOTE,

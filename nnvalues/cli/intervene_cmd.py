@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from nnvalues.cli.output import console, table
 from nnvalues.cli.remote_options import NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from
+from nnvalues.config import DTYPE_HELP
 from nnvalues.intervene.api import (
     InterventionResult, check_store_model, choose_neuron_set, intervene as run_intervene,
 )
@@ -65,7 +66,7 @@ def intervene(
     batch_size: int = typer.Option(8, help="Questions generated together."),
     template_mode: str = typer.Option("auto", help="auto, chat or raw."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda [default: cuda when present]."),
-    dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     json_: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     out: Optional[Path] = typer.Option(None, help="Also write the JSON result to this file."),
     quiet: bool = typer.Option(False, help="No progress bar."),

@@ -11,7 +11,7 @@ from nnvalues.cli.output import console, parse_list, table
 from nnvalues.cli.remote_options import (
     BATCHES_PER_REQUEST, NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from,
 )
-from nnvalues.config import default_store
+from nnvalues.config import DTYPE_HELP, default_store
 from nnvalues.locate import CellSummary, locate as run_locate
 from nnvalues.select.selection import PAPER_THRESHOLD
 from nnvalues.models.registry import DEFAULT_MODEL
@@ -29,7 +29,7 @@ def locate(
     seed: int = typer.Option(0, help="Seed of the description draws and question order."),
     restart: bool = typer.Option(False, help="Discard an unfinished measurement instead of resuming."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda [default: cuda when present]."),
-    dtype: str = typer.Option("auto", help="auto (float32 on CPU, bfloat16 on GPU), float32, ..."),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
     remote: bool = REMOTE,
     ndif_host: Optional[str] = NDIF_HOST,

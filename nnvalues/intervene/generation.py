@@ -5,11 +5,18 @@ of different lengths generates as each would alone. The edit runs inside nnsight
 `tracer.all()` loop: step 0 is the prompt's forward pass, then one step per new token, so
 every position the model ever computes sees the edited activations. The loop is
 open-ended, so the result is read in a second invoke that runs after the generation.
+
+With `share_prefix`, the tokens every prompt of a batch starts with (system prompt and
+template, about half of each question's prompt) run once, edited like the rest, and their
+key/value cache is repeated over the batch; the padding then sits between that prefix and
+each prompt's own tokens, where the attention mask hides it and the positions skip it.
+Generation grows that cache as usual, so it is a fresh one per batch.
 """
 
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
@@ -19,7 +26,10 @@ from nnvalues.errors import UsageError
 from nnvalues.execution import Execution
 from nnvalues.intervene.edits import Edit
 from nnvalues.models.loading import LoadedModel
-from nnvalues.stats.batching import left_pad
+from nnvalues.stats.batching import MIN_SHARED_PREFIX, left_pad, shared_prefix_length
+
+SHARE_PREFIX = False
+"""Default of `generate(share_prefix=...)`: see README, Benchmarks, for what it saves."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +73,37 @@ class Generated:
     text: str
 
 
-def pad_batch(loaded: LoadedModel, prompts: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
-    """Left-padded input ids and attention mask on the model's device."""
-    ids, mask = left_pad(prompts, loaded.tokenizer.pad_token_id)
+def pad_batch(loaded: LoadedModel, prompts: Sequence[Sequence[int]], prefix: int = 0,
+              ) -> dict[str, torch.Tensor]:
+    """Left-padded input ids and attention mask on the model's device.
+
+    The first `prefix` tokens, which every prompt starts with, stay in front of the padding.
+    """
+    ids, mask = left_pad([p[prefix:] for p in prompts], loaded.tokenizer.pad_token_id)
+    if prefix:
+        shared = torch.as_tensor([list(prompts[0][:prefix])], dtype=torch.long).expand(len(prompts), -1)
+        ids = torch.cat([shared, ids], dim=1)
+        mask = torch.cat([torch.ones_like(shared), mask], dim=1)
     return {"input_ids": ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}
+
+
+def shareable_prefix(loaded: LoadedModel, prompts: Sequence[Sequence[int]]) -> int:
+    """Tokens all `prompts` start with, when worth running once (else 0)."""
+    if len(prompts) < 2 or not loaded.architecture.prefix_cache:
+        return 0
+    length = shared_prefix_length(prompts)
+    return length if length >= MIN_SHARED_PREFIX else 0
+
+
+def prefix_cache(loaded: LoadedModel, prefix_ids: Sequence[int], rows: int,
+                 edit: Edit | None = None) -> Any:
+    """The key/value cache of `prefix_ids` run once (with `edit`), repeated over `rows`."""
+    ids = torch.as_tensor([list(prefix_ids)], dtype=torch.long, device=loaded.device)
+    edited = edit.applied(loaded) if edit is not None and edit.layers else nullcontext()
+    with edited:  # the base model: the prefix's logits are never needed
+        cache = loaded.hf_model.base_model(input_ids=ids, use_cache=True).past_key_values
+    cache.batch_repeat_interleave(rows)
+    return cache
 
 
 def _generate_edited(loaded: LoadedModel, inputs: dict[str, torch.Tensor], edit: Edit,
@@ -104,11 +141,13 @@ def _trim(new_tokens: list[int], stop: set[int]) -> list[int]:
 def generate(loaded: LoadedModel, prompts: Sequence[Sequence[int]], edit: Edit | None = None,
              settings: GenerationSettings = GenerationSettings(),
              on_batch: Callable[[int], None] | None = None,
-             execution: Execution | None = None) -> list[Generated]:
+             execution: Execution | None = None,
+             share_prefix: bool = SHARE_PREFIX) -> list[Generated]:
     """Answers to `prompts` (token ids); plain transformers generation when `edit` is None.
 
     With a serialised `execution` (NDIF or its simulation) every batch, edited or not, is
-    one nnsight generation request: the weights are not here.
+    one nnsight generation request: the weights are not here. `share_prefix` runs a batch's
+    common prefix once (local runs); the answers are the same up to float rounding.
     """
     serialised = execution is not None and execution.serialised
     if not prompts:
@@ -121,17 +160,22 @@ def generate(loaded: LoadedModel, prompts: Sequence[Sequence[int]], edit: Edit |
     answers: list[Generated] = []
     for number, start in enumerate(range(0, len(prompts), settings.batch_size)):
         chunk = prompts[start:start + settings.batch_size]
-        inputs = pad_batch(loaded, chunk)
+        prefix = shareable_prefix(loaded, chunk) if share_prefix and not serialised else 0
+        inputs = pad_batch(loaded, chunk, prefix)
         if settings.do_sample:
             torch.manual_seed(settings.seed + number)
         with torch.inference_mode():
+            step_kwargs = dict(kwargs)
+            if prefix:
+                step_kwargs["past_key_values"] = prefix_cache(loaded, chunk[0][:prefix],
+                                                              len(chunk), device_edit)
             if serialised:
                 sequences = _generate_edited(loaded, inputs, device_edit or Edit.empty(), kwargs,
                                              execution.trace_options(loaded, generating=True))
             elif device_edit is None:
-                sequences = loaded.hf_model.generate(**inputs, **kwargs)
+                sequences = loaded.hf_model.generate(**inputs, **step_kwargs)
             else:
-                sequences = _generate_edited(loaded, inputs, device_edit, kwargs)
+                sequences = _generate_edited(loaded, inputs, device_edit, step_kwargs)
         width = inputs["input_ids"].shape[1]
         for row in sequences[:, width:].tolist():
             tokens = _trim(row, stop)

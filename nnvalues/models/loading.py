@@ -19,6 +19,7 @@ from nnvalues.config import cache_dir, configure_torch, default_device
 from nnvalues.errors import ModelError
 from nnvalues.fingerprint import hash_directory, hash_file
 from nnvalues.models.architecture import Architecture, resolve
+from nnvalues.models.precision import resolve_dtype
 from nnvalues.models.registry import EMBEDDED
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def load_model(spec: str, *, device: str | None = None, dtype: str = "auto") -> 
     """Load `spec`: an embedded name, a GGUF path, a model directory or a hub repo id."""
     device = device or default_device()
     configure_torch(device)
-    torch_dtype = _resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(dtype, device)
     path = Path(spec).expanduser()
     if spec in EMBEDDED:
         gguf = EMBEDDED[spec].locate_gguf()
@@ -159,15 +160,6 @@ def _meta_envoy(repo: str, spec: str) -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _resolve_dtype(dtype: str, device: str) -> torch.dtype:
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    resolved = getattr(torch, dtype, None)
-    if not isinstance(resolved, torch.dtype):
-        raise ModelError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
-    return resolved
 
 
 def _looks_like_repo_id(spec: str) -> bool:
