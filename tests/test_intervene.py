@@ -14,6 +14,7 @@ from nnvalues.intervene import (
     Edit, GenerationSettings, LayerEdit, build_edit, choose_neuron_set, generate, intervene,
 )
 from nnvalues.select import RandomLike, TopK
+from nnvalues.intervene.generation import shareable_prefix
 from nnvalues.intervene.questions import render_questions
 from nnvalues.models.loading import load_model
 from nnvalues.select import NeuronSet, Selection
@@ -99,15 +100,18 @@ def test_the_next_layer_sees_eq6_on_every_step(llama, direction, rule):
             mlp.up_proj.register_forward_hook(lambda m, i, o, r=record: r["up"].append(o.clone())),
             mlp.down_proj.register_forward_pre_hook(lambda m, i, r=record: r["down"].append(i[0].clone())),
         ]
+    ids = prompt_ids(llama, 2)
     try:
-        answers = generate(llama, prompt_ids(llama, 2), edit, GenerationSettings(max_new_tokens=6))
+        answers = generate(llama, ids, edit, GenerationSettings(max_new_tokens=6))
     finally:
         for handle in handles:
             handle.remove()
     steps = max(len(a.token_ids) for a in answers)
+    prefix_pass = int(shareable_prefix(llama, ids) > 0)  # the shared prefix, run once, edited
     changed = 0
     for layer, record in seen.items():
-        assert len(record["down"]) == steps  # prompt pass + one per further new token
+        # (prefix pass) + prompt pass + one per further new token
+        assert len(record["down"]) == prefix_pass + steps
         for gate, up, down in zip(record["gate"], record["up"], record["down"]):
             act = torch.nn.functional.silu(gate)
             want = expected_activation(act, direction, rule, gamma, layer,

@@ -28,8 +28,8 @@ from nnvalues.intervene.edits import Edit
 from nnvalues.models.loading import LoadedModel
 from nnvalues.stats.batching import MIN_SHARED_PREFIX, left_pad, shared_prefix_length
 
-SHARE_PREFIX = False
-"""Default of `generate(share_prefix=...)`: see README, Benchmarks, for what it saves."""
+SHARE_PREFIX = True
+"""Default of `generate(share_prefix=...)`: 1.2-1.9x the tokens per second (bench_intervene)."""
 
 
 @dataclass(frozen=True)
