@@ -75,10 +75,10 @@ def main() -> None:
     from nnvalues.data.valueinsight import load_dataset, paired_records
     from nnvalues.intervene import GenerationSettings, build_edit, generate
     from nnvalues.intervene.questions import render_questions
+    from nnvalues.cube.view import pick_cell
     from nnvalues.locate import locate
     from nnvalues.models.loading import load_model
-    from nnvalues.select import select_neurons
-    from nnvalues.select.cell import open_cell
+    from nnvalues.select import Threshold, select
 
     data = load_dataset()
     records = paired_records(data, [args.dimension], limit=args.pairs)
@@ -90,13 +90,12 @@ def main() -> None:
         for half, chosen in halves.items():
             path = write_half([r for r in records if r.pair in chosen], Path(scratch) / f"{half}.jsonl")
             for dtype, loaded in models.items():
-                store = Path(scratch) / f"{dtype}-{half}.zarr"
                 start = time.perf_counter()
-                (summary,) = locate(loaded, prompts=path, store=store, batch_size=args.batch_size,
-                                    show_progress=False)
-                rates.setdefault(dtype, []).append((summary.prompts, time.perf_counter() - start))
-                cells[dtype, half] = open_cell(store).load()
-        neuron_set = select_neurons(Path(scratch) / "float32-A.zarr", threshold=0.03)
+                cube = locate(loaded, prompts=path, batch_size=args.batch_size, show_progress=False)
+                cells[dtype, half] = pick_cell(cube)
+                prompts = int(cells[dtype, half]["prompts"].sum())
+                rates.setdefault(dtype, []).append((prompts, time.perf_counter() - start))
+    neuron_set = select(cells["float32", "A"], rule=Threshold())
     rules = standard_rules(args.top_k)
     pooled = {dtype: pool_cells([cells[dtype, "A"], cells[dtype, "B"]]) for dtype in models}
     result: dict[str, object] = {

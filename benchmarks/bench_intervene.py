@@ -64,14 +64,14 @@ def main() -> None:
     from nnvalues.intervene import Edit, GenerationSettings, build_edit, generate
     from nnvalues.intervene.questions import render_questions
     from nnvalues.models.loading import load_model
-    from nnvalues.select import select_neurons
+    from nnvalues.select import rule_from_options, select
 
     loaded = load_model(args.model, device=args.device, dtype=args.dtype)
     with tempfile.TemporaryDirectory() as scratch:
         store = neuron_store(loaded.name, args.store, Path(scratch))
-        neuron_set = select_neurons(store, model=loaded.name, dimension=args.dimension,
-                                    threshold=args.threshold, top_k=args.top_k,
-                                    revision=loaded.revision)
+        neuron_set = select(store, model=loaded.name, dimension=args.dimension,
+                            rule=rule_from_options(args.threshold, args.top_k),
+                            revision=loaded.revision)
     edit = build_edit(neuron_set, "positive", 2.0)
     questions = [q.text for q in load_dataset().questions][:args.questions]
     prompts = [p.input_ids for p in render_questions(loaded.tokenizer, questions)[0]]

@@ -11,9 +11,9 @@ from nnvalues.cube.agreement import compare_cells, jaccard, pool_cells, standard
 from nnvalues.intervene import build_edit
 from nnvalues.intervene.generation import pad_batch
 from nnvalues.intervene.questions import render_questions
-from nnvalues.select import select_neurons
-from nnvalues.select.cell import open_cell
-from nnvalues.select.rules import Selection
+from nnvalues.cube.view import pick_cell
+from nnvalues.select import Threshold, select
+from nnvalues.select.selection import Selection
 from tests.conftest import QUESTIONS, make_records, write_jsonl
 
 
@@ -28,15 +28,14 @@ def measured(tiny_model_dir, tmp_path_factory):
     model = str(tiny_model_dir("llama"))
     cells = {}
     for dtype, part in (("float32", "all"), ("bfloat16", "all"), ("float32", "A"), ("float32", "B")):
-        store = root / f"{dtype}-{part}.zarr"
-        nnvalues.locate(model, prompts=files[part], store=store, dtype=dtype, batch_size=6,
-                        show_progress=False)
-        cells[dtype, part] = open_cell(store).load()
-    return model, cells, root
+        cube = nnvalues.locate(model, prompts=files[part], dtype=dtype, batch_size=6,
+                               show_progress=False)
+        cells[dtype, part] = pick_cell(cube)
+    return model, cells
 
 
 def test_pooled_halves_equal_one_measurement_of_all(measured):
-    _, cells, _ = measured
+    _, cells = measured
     pooled = pool_cells([cells["float32", "A"], cells["float32", "B"]])
     whole = cells["float32", "all"]
     for name in ("active", "positive_only", "negative_only", "units", "prompts", "tokens", "pairs"):
@@ -45,7 +44,7 @@ def test_pooled_halves_equal_one_measurement_of_all(measured):
 
 
 def test_bfloat16_agrees_with_float32_and_the_measures_match_a_hand_count(measured):
-    _, cells, _ = measured
+    _, cells = measured
     fp32, bf16 = cells["float32", "all"], cells["bfloat16", "all"]
     assert (str(fp32["dtype"].values), str(bf16["dtype"].values)) == ("float32", "bfloat16")
     rules = standard_rules(top_k=20)
@@ -84,8 +83,8 @@ def test_jaccard_and_token_agreement_by_hand():
 
 
 def test_the_edit_changes_outputs_far_more_than_the_dtype(measured):
-    model, _, root = measured
-    neurons = select_neurons(root / "float32-all.zarr", threshold=0.03)
+    model, cells = measured
+    neurons = select(cells["float32", "all"], rule=Threshold())
     edit = build_edit(neurons, "positive", 2.0)
     logprobs = {}
     for dtype in ("float32", "bfloat16"):

@@ -71,8 +71,9 @@ def test_the_environment_overrides_auto_and_bad_names_are_refused(own_cache, mon
 
 def test_cli_refuses_an_unknown_dtype_and_writes_nothing(tiny_model_dir, tmp_path, capsys,
                                                          monkeypatch, prompts_file):
-    store = tmp_path / "s.zarr"
-    result = run_cli(capsys, monkeypatch, "locate", "--model", tiny_model_dir("llama"),
+    store, model = tmp_path / "s.zarr", tiny_model_dir("llama")
+    capsys.readouterr()  # what building the tiny model printed
+    result = run_cli(capsys, monkeypatch, "locate", "--model", model,
                      "--prompts", prompts_file, "--store", store, "--dtype", "int8")
     assert_one_line_error(result, "--dtype")
     assert not store.exists()

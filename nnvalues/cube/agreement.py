@@ -8,27 +8,21 @@ Jaccard overlap of the neurons each selection rule picks.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
 from nnvalues.cube.view import delta
-from nnvalues.select.rules import Selection
-
-CellRule = Callable[[xr.Dataset], Selection]
-"""A selection rule applied to one cell (layer, neuron, polarity axes)."""
+from nnvalues.select.rules import FDR, Rule, Threshold, TopK
+from nnvalues.select.selection import Selection
 COUNTS = ("active", "activation_sum", "positive_only", "negative_only", "units", "prompts",
           "tokens", "pairs")
 
 
-def standard_rules(top_k: int = 500, fdr: float = 0.05) -> dict[str, CellRule]:
-    """The paper's threshold, Benjamini-Hochberg FDR and top-k, as cell -> Selection."""
-    from nnvalues.select.api import Rule, apply_rule
-
-    rules = {"paper threshold 0.03": Rule.choose(), f"fdr {fdr:g}": Rule.choose(fdr=fdr),
-             f"top-{top_k}": Rule.choose(top_k=top_k)}
-    return {name: (lambda cell, rule=rule: apply_rule(cell, rule)[0]) for name, rule in rules.items()}
+def standard_rules(top_k: int = 500, fdr: float = 0.05) -> dict[str, Rule]:
+    """The paper's threshold, Benjamini-Hochberg FDR and top-k, by name."""
+    return {"paper threshold 0.03": Threshold(), f"fdr {fdr:g}": FDR(fdr), f"top-{top_k}": TopK(top_k)}
 
 
 def jaccard(a: Selection, b: Selection) -> float:
@@ -42,14 +36,14 @@ def _members(selection: Selection) -> set[tuple[int, int, str]]:
     return set(zip(selection.layer.tolist(), selection.neuron.tolist(), selection.role.tolist()))
 
 
-def compare_cells(a: xr.Dataset, b: xr.Dataset, rules: Mapping[str, CellRule]) -> dict[str, object]:
+def compare_cells(a: xr.Dataset, b: xr.Dataset, rules: Mapping[str, Rule]) -> dict[str, object]:
     """Agreement of two cells of the same model (same layer and neuron axes)."""
     if a["active"].shape != b["active"].shape:
         raise ValueError("the cells measure models of different shapes")
     deltas = [np.nan_to_num(delta(c).transpose("layer", "neuron").values).ravel() for c in (a, b)]
     per_rule = {}
     for name, rule in rules.items():
-        first, second = rule(a), rule(b)
+        first, second = rule.choose(a), rule.choose(b)
         per_rule[name] = {"jaccard": jaccard(first, second), "sizes": [len(first), len(second)]}
     return {
         "identical_active_counts": float(np.mean(a["active"].values == b["active"].values)),
