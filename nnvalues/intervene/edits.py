@@ -80,14 +80,18 @@ class LayerEdit:
     def apply(self, chosen: torch.Tensor) -> torch.Tensor:
         """The edited values of the chosen neurons' activations ([..., len(index)])."""
         # Skipping a term that is the identity keeps every step's added work small.
-        edited = chosen * self.scale if self.scaled else chosen
+        # The map is computed in float32 and cast back, so that a bfloat16 model is edited
+        # with the same factors (1 + 0.04 gamma is not a bfloat16 number).
+        edited = chosen.float() * self.scale if self.scaled else chosen.float()
         if self.shifted:
             edited = edited + self.shift
-        return torch.minimum(edited, self.upper) if self.clamped else edited
+        edited = torch.minimum(edited, self.upper) if self.clamped else edited
+        return edited.to(chosen.dtype)
 
     def to(self, device: Any, dtype: torch.dtype) -> "LayerEdit":
+        """On `device`; the map stays float32 whatever the activations' `dtype`."""
         return replace(self, index=self.index.to(device),
-                       **{k: getattr(self, k).to(device=device, dtype=dtype)
+                       **{k: getattr(self, k).to(device=device, dtype=torch.float32)
                           for k in ("scale", "shift", "upper")})
 
 
