@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -37,3 +42,17 @@ def replace_directory(staged: Path, final: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(staged, final)
+
+
+def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Running totals and the settings they belong to, as one atomically written .npz."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays, meta=np.array(json.dumps(meta, sort_keys=True)))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files if name != "meta"}
+        meta = json.loads(str(data["meta"]))
+    return arrays, meta

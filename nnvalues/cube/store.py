@@ -34,6 +34,12 @@ def model_key(model: str) -> str:
 
 
 class CubeStore:
+    marker = MARKER
+    kind = "an nnvalues store"
+    made_by = "nnvalues locate"
+    settings_keys = MODEL_SETTINGS
+    """Model settings that every cell of a model must share."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
 
@@ -41,8 +47,8 @@ class CubeStore:
     def open(cls, path: Path | str) -> "CubeStore":
         """Open an existing store, or say clearly why `path` is not one."""
         store = cls(Path(path))
-        check_marked_root(store.path, MARKER, STORE_FORMAT, "an nnvalues store",
-                          f"make it with `nnvalues locate --store {store.path}`")
+        check_marked_root(store.path, cls.marker, STORE_FORMAT, cls.kind,
+                          f"make it with `{cls.made_by} --store {store.path}`")
         return store
 
     @classmethod
@@ -50,7 +56,7 @@ class CubeStore:
         path = Path(path)
         if path.exists() and any(path.iterdir()):
             return cls.open(path)
-        zarr.open_group(str(path), mode="w", zarr_format=3, attributes={MARKER: STORE_FORMAT})
+        zarr.open_group(str(path), mode="w", zarr_format=3, attributes={cls.marker: STORE_FORMAT})
         return cls(path)
 
     def models(self) -> list[str]:
@@ -69,7 +75,7 @@ class CubeStore:
             zarr.open_group(str(self.path / key), mode="w", zarr_format=3, attributes=settings)
             return
         clashes = [f"{k} {held.get(k)!r} here vs {settings.get(k)!r} now"
-                   for k in MODEL_SETTINGS if held.get(k) != settings.get(k)]
+                   for k in self.settings_keys if held.get(k) != settings.get(k)]
         if clashes:
             raise StoreError(
                 f"{self.path} holds {key} measured with other settings ({'; '.join(clashes)}); "
@@ -83,7 +89,7 @@ class CubeStore:
         return xr.open_zarr(self.path / key / dimension, consolidated=False, zarr_format=3).load()
 
     def write_cell(self, key: str, dimension: str, data: xr.Dataset) -> None:
-        staged = self.path / ".staging" / f"{key}--{dimension}"
+        staged = self.path / ".staging" / f"{key}--{dimension}".replace("/", "--")
         shutil.rmtree(staged, ignore_errors=True)
         staged.parent.mkdir(parents=True, exist_ok=True)
         data.to_zarr(staged, mode="w", zarr_format=3, consolidated=False)

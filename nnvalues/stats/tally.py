@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnvalues.storage import atomic_write_bytes
+from nnvalues.storage import load_checkpoint, save_checkpoint
 from nnvalues.stats.batching import Batch
 from nnvalues.stats.counting import SUMMARY_ROWS
 
@@ -53,27 +51,17 @@ class Tally:
         self.units_done += units
 
     def save(self, path: Path, meta: dict[str, Any]) -> None:
-        buffer = io.BytesIO()
-        np.savez(
-            buffer, active=self.active, activation_sum=self.activation_sum,
-            positive_only=self.positive_only, negative_only=self.negative_only,
-            prompts=self.prompts, tokens=self.tokens,
-            counters=np.array([self.pairs, self.units_done], dtype=np.int64),
-            meta=np.array(json.dumps(meta, sort_keys=True)),
-        )
-        atomic_write_bytes(path, buffer.getvalue())
+        save_checkpoint(path, {
+            "active": self.active, "activation_sum": self.activation_sum,
+            "positive_only": self.positive_only, "negative_only": self.negative_only,
+            "prompts": self.prompts, "tokens": self.tokens,
+            "counters": np.array([self.pairs, self.units_done], dtype=np.int64)}, meta)
 
     @classmethod
     def load(cls, path: Path) -> tuple["Tally", dict[str, Any]]:
-        with np.load(path) as data:
-            active = data["active"]
-            tally = cls(active.shape[0], active.shape[2])
-            tally.active = active
-            tally.activation_sum = data["activation_sum"]
-            tally.positive_only = data["positive_only"]
-            tally.negative_only = data["negative_only"]
-            tally.prompts = data["prompts"]
-            tally.tokens = data["tokens"]
-            tally.pairs, tally.units_done = (int(v) for v in data["counters"])
-            meta = json.loads(str(data["meta"]))
+        data, meta = load_checkpoint(path)
+        tally = cls(data["active"].shape[0], data["active"].shape[2])
+        for name in ("active", "activation_sum", "positive_only", "negative_only", "prompts", "tokens"):
+            setattr(tally, name, data[name])
+        tally.pairs, tally.units_done = (int(v) for v in data["counters"])
         return tally, meta
