@@ -7,6 +7,8 @@ from the cube) and `atp` (attribution patching).
 """
 
 from nnvalues.baselines.run import METHODS, ScoreSummary, default_score_store, score
+from nnvalues.baselines.selection import Baseline, baseline_set
 from nnvalues.baselines.targets import TARGET_RULES, TargetRule
 
-__all__ = ["METHODS", "ScoreSummary", "TARGET_RULES", "TargetRule", "default_score_store", "score"]
+__all__ = ["Baseline", "METHODS", "ScoreSummary", "TARGET_RULES", "TargetRule", "baseline_set",
+           "default_score_store", "score"]

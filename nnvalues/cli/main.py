@@ -8,6 +8,7 @@ import click
 import typer
 
 from nnvalues.cli import (  # noqa: F401  (modules that add commands to the dataset app)
+    baselines_cmd,
     cube_cmd,
     dataset_check_cmd,
     dataset_cmd,
@@ -37,6 +38,7 @@ for module in (select_cmd, intervene_cmd, evaluate_cmd, report_cmd):
         cli.command(name)(function)
 cli.add_typer(cube_cmd.app, name="cube")
 cli.add_typer(dataset_cmd.app, name="dataset")
+cli.add_typer(baselines_cmd.app, name="baselines")
 
 
 def app() -> None:

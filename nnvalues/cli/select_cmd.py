@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from nnvalues.cli.baselines_cmd import baseline_rule
 from nnvalues.cli.output import console, table
 from nnvalues.config import default_store
 from nnvalues.cube.slicing import export_table
@@ -72,6 +73,9 @@ def select(
     name: Optional[str] = typer.Option(None, help="Save the set under this name inside the store."),
     out: Optional[Path] = typer.Option(None, help="Write the set's neurons to a .csv, .json or .jsonl file."),
     list_: bool = typer.Option(False, "--list", help="List the neuron sets saved in the store."),
+    method: str = typer.Option("paper", help="paper (the rules above) or a baseline: lpip, qrnca, cgvst, meandiff, atp."),
+    scores: Optional[Path] = typer.Option(None, help="With --method: score store [default: stores/baselines.zarr]."),
+    per_role: Optional[int] = typer.Option(None, help="With --method: neurons per role [default: as many as the paper's rule]."),
 ) -> None:
     """Choose value neurons from a store; without --dimension, report how many each rule selects."""
     path = store or default_store()
@@ -88,7 +92,8 @@ def select(
                 threshold if threshold is not None else PAPER_THRESHOLD,
                 fdr if fdr is not None else DEFAULT_FDR, test)
         return
-    rule = rule_from_options(threshold, top_k, fdr, test, random, seed, match_layers)
+    rule = (rule_from_options(threshold, top_k, fdr, test, random, seed, match_layers)
+            if method == "paper" else baseline_rule(method, scores, per_role, random))
     chosen = select_neurons(path, model=label, dimension=dimension, rule=rule, name=name)
     _report(path, label, [chosen.dimension],
             threshold if threshold is not None else PAPER_THRESHOLD,

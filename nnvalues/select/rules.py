@@ -188,8 +188,14 @@ def rule_from_options(threshold: float | None = None, top_k: int | None = None,
     return RandomLike(rule, seed, match_layers) if random else rule
 
 
+RULE_METHODS = ("choose", "parameters", "explain_empty")
+"""What any other rule value (e.g. a baseline's, `nnvalues.baselines.Baseline`) provides."""
+
+
 def check_rule(rule: Any) -> Rule:
-    if not isinstance(rule, tuple(RULES.values())):
+    if not isinstance(rule, tuple(RULES.values())) and not (
+            isinstance(getattr(rule, "kind", None), str)
+            and all(callable(getattr(rule, name, None)) for name in RULE_METHODS)):
         raise UsageError(f"rule must be one of {', '.join(c.__name__ for c in RULES.values())} "
                          f"(got {type(rule).__name__})")
     return rule
