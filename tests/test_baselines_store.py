@@ -11,7 +11,7 @@ from nnvalues.baselines import TargetRule, baseline_set, score
 from nnvalues.baselines.selection import rank_matched
 from nnvalues.baselines.store import ScoreStore
 from nnvalues.errors import StoreError, UsageError
-from nnvalues.select.api import select_neurons
+from nnvalues.select import select as select_neurons
 from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import make_records, write_jsonl
 
