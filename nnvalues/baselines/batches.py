@@ -75,7 +75,9 @@ class ActivationHooks:
 
     `scale(layer, output)` returns the factor to multiply the output by, or None to leave
     it as it is. `raw[layer]` is the output before scaling, `outputs[layer]` after: take
-    gradients with respect to `outputs`.
+    gradients with respect to `outputs`. While the hooks are on, the weights do not require
+    gradients (so autograd keeps nothing for them): the graph starts at the first layer's
+    activation.
     """
 
     def __init__(self, loaded: LoadedModel, scale: Any = None):
@@ -84,8 +86,12 @@ class ActivationHooks:
         self.raw: list[torch.Tensor | None] = [None] * loaded.architecture.n_layers
         self.outputs: list[torch.Tensor | None] = [None] * loaded.architecture.n_layers
         self._handles: list[Any] = []
+        self._frozen: list[torch.nn.Parameter] = []
 
     def __enter__(self) -> "ActivationHooks":
+        self._frozen = [p for p in self.loaded.hf_model.parameters() if p.requires_grad]
+        for parameter in self._frozen:
+            parameter.requires_grad_(False)
         architecture = self.loaded.architecture
         for layer in range(architecture.n_layers):
             module = architecture.activation_module(self.loaded.hf_model, layer)
@@ -96,9 +102,13 @@ class ActivationHooks:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        for parameter in self._frozen:
+            parameter.requires_grad_(True)
 
     def _hook(self, layer: int) -> Any:
         def hook(_module: Any, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
+            if torch.is_grad_enabled() and not output.requires_grad:
+                output.requires_grad_()  # the first layer: nothing before it needs a gradient
             self.raw[layer] = output
             factor = None if self.scale is None else self.scale(layer, output)
             scaled = output if factor is None else output * factor
