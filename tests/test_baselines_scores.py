@@ -92,8 +92,14 @@ def explicit_lpip(loaded, ids, layer, target):
             def normed(u):
                 return gain * u / s
         head = hf.get_output_embeddings().weight
-        base = torch.log_softmax(normed(r) @ head.T, -1)[target]
-        with_neuron = torch.log_softmax(normed(r[None] + contributions) @ head.T, -1)[:, target]
+        cap = getattr(hf.config, "final_logit_softcapping", None)
+
+        def logits(u):
+            z = normed(u) @ head.T
+            return z if cap is None else cap * torch.tanh(z / cap)
+
+        base = torch.log_softmax(logits(r), -1)[target]
+        with_neuron = torch.log_softmax(logits(r[None] + contributions), -1)[:, target]
     return with_neuron - base
 
 
@@ -108,6 +114,17 @@ def test_lpip_matches_explicit_residual_through_norm_and_unembedding(loaded, mon
             assert float(expected.abs().max()) > 1e-4
             np.testing.assert_allclose(sums[layer, polarity].numpy(), expected.numpy(),
                                        rtol=1e-3, atol=2e-5)
+
+
+def test_lpip_with_a_final_soft_cap(tiny_model_dir):
+    """Gemma 2 caps its logits (cap * tanh(z / cap)): the cap is applied after the shift."""
+    loaded = load_model(str(tiny_model_dir("gemma3")), dtype="float32")
+    loaded.kind = "gemma3"
+    loaded.hf_model.config.final_logit_softcapping = 3.0
+    sums, _ = Lpip().score_batch(loaded, pair_batch(ANSWER, ANSWER))
+    for layer in range(loaded.architecture.n_layers):
+        expected = explicit_lpip(loaded, POSITIVE, layer, ANSWER[0])
+        np.testing.assert_allclose(sums[layer, 0].numpy(), expected.numpy(), rtol=1e-3, atol=2e-5)
 
 
 def riemann_integrated_gradients(loaded, ids, target, steps):

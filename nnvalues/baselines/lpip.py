@@ -74,8 +74,8 @@ def importance(out: Readout, ffn: FfnOutput, base: torch.Tensor, coefficient: to
         shift = coefficient[:, start:stop, None] * directions.T[None]       # [rows, c, vocab]
         if out.softcap is None:
             # log p(w | r + v) - log p(w | r) = shift_w - logsumexp(log p(. | r) + shift)
-            total = torch.logsumexp(base_log_p[:, None, :] + shift, dim=-1)
             target_shift = shift.gather(2, targets[:, None, None].expand(-1, stop - start, 1))
+            total = torch.logsumexp(shift.add_(base_log_p[:, None, :]), dim=-1)  # in place
             result[:, start:stop] = target_shift.squeeze(2) - total
         else:
             # the cap is not additive: add before capping
