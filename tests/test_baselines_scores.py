@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from nnvalues.baselines import lpip as lpip_module
+from nnvalues.baselines import qrnca as qrnca_module
 from nnvalues.baselines.atp import AttributionPatching
 from nnvalues.baselines.batches import scoring_batch
 from nnvalues.baselines.cgvst import Cgvst
@@ -156,7 +157,9 @@ def riemann_integrated_gradients(loaded, ids, target, steps):
     return torch.stack(result)
 
 
-def test_integrated_gradients_match_a_riemann_sum_of_autograd(loaded):
+@pytest.mark.parametrize("rows_per_pass", [64, 7])  # all layers in one pass, or one per pass
+def test_integrated_gradients_match_a_riemann_sum_of_autograd(loaded, rows_per_pass, monkeypatch):
+    monkeypatch.setattr(qrnca_module, "ROWS_PER_PASS", rows_per_pass)
     got = integrated_gradients(loaded, torch.tensor(POSITIVE), ANSWER[0], steps=5)
     expected = riemann_integrated_gradients(loaded, POSITIVE, ANSWER[0], steps=5)
     scale = float(expected.abs().max())

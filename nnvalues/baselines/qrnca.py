@@ -75,34 +75,51 @@ class Qrnca(ScoringMethod):
         return tally.mean() * inverse[:, None, :]
 
 
+ROWS_PER_PASS = 64
+"""Scaled rows run together: enough to share the work, few enough that the expanded cache
+and the graph stay small (memory grows with rows x prompt length x layers)."""
+
+
 def integrated_gradients(loaded: LoadedModel, prompt: torch.Tensor, target: int,
                          steps: int) -> torch.Tensor:
     """[layer, neuron] IG attribution of P(target | prompt) to the act_fn output at the last
-    prompt position, each layer scaled on its own (layer l's rows are l*steps ... )."""
+    prompt position, each layer scaled on its own (a pass holds a few layers x steps rows)."""
     n_layers = loaded.architecture.n_layers
-    alphas = torch.linspace(0, 1, steps, device=prompt.device)
-    group = torch.arange(n_layers, device=prompt.device).repeat_interleave(steps)
-    alpha = alphas.repeat(n_layers)
-    count = n_layers * steps
-    cached = loaded.architecture.prefix_cache and len(prompt) > 1
-    with torch.no_grad():
-        if cached:
+    cache = None
+    if loaded.architecture.prefix_cache and len(prompt) > 1:
+        with torch.no_grad():
             cache = SharedPrefixCache(config=loaded.hf_model.config)
             loaded.hf_model(input_ids=prompt[None, :-1], use_cache=True, past_key_values=cache,
                             logits_to_keep=1)
             cache.frozen = True
-            inputs = {"input_ids": prompt[None, -1:].expand(count, 1),
-                      "position_ids": torch.full((count, 1), len(prompt) - 1, device=prompt.device),
-                      "attention_mask": torch.ones(count, len(prompt), dtype=torch.long,
-                                                   device=prompt.device),
-                      "past_key_values": cache}
-        else:
-            inputs = {"input_ids": prompt[None].expand(count, -1), "use_cache": False}
+    per_pass = max(1, ROWS_PER_PASS // steps)
+    result: list[torch.Tensor] = []
+    for first in range(0, n_layers, per_pass):
+        layers = list(range(first, min(first + per_pass, n_layers)))
+        result.extend(_scaled_pass(loaded, prompt, target, steps, layers, cache))
+    return torch.stack(result)
 
-    def scale(layer: int, output: torch.Tensor) -> torch.Tensor:
-        factor = torch.where(group == layer, alpha, torch.ones_like(alpha)).to(output.dtype)
+
+def _scaled_pass(loaded: LoadedModel, prompt: torch.Tensor, target: int, steps: int,
+                 layers: list[int], cache: SharedPrefixCache | None) -> list[torch.Tensor]:
+    """One forward + backward of len(layers) x steps rows; row block i scales layers[i]."""
+    device = prompt.device
+    count = len(layers) * steps
+    group = torch.tensor(layers, device=device).repeat_interleave(steps)
+    alpha = torch.linspace(0, 1, steps, device=device).repeat(len(layers))
+    if cache is not None:
+        inputs = {"input_ids": prompt[None, -1:].expand(count, 1),
+                  "position_ids": torch.full((count, 1), len(prompt) - 1, device=device),
+                  "attention_mask": torch.ones(count, len(prompt), dtype=torch.long, device=device),
+                  "past_key_values": cache}
+    else:
+        inputs = {"input_ids": prompt[None].expand(count, -1), "use_cache": False}
+
+    def scale(layer: int, output: torch.Tensor) -> torch.Tensor | None:
+        if layer not in layers:
+            return None
         shaped = torch.ones(count, output.shape[1], 1, dtype=output.dtype, device=output.device)
-        shaped[:, -1, 0] = factor
+        shaped[:, -1, 0] = torch.where(group == layer, alpha, torch.ones_like(alpha))
         return shaped
 
     with torch.enable_grad(), ActivationHooks(loaded, scale) as hooks:
@@ -110,8 +127,8 @@ def integrated_gradients(loaded: LoadedModel, prompt: torch.Tensor, target: int,
         probability = torch.softmax(logits, dim=-1)[:, target]
         grads = hooks.gradients(probability.sum())
     result = []
-    for layer in range(n_layers):
+    for layer in layers:
         members = group == layer
         activation = hooks.raw[layer][members, -1].float()[0].detach()
         result.append(activation * grads[layer][members, -1].mean(dim=0))
-    return torch.stack(result)
+    return result
