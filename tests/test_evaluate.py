@@ -12,7 +12,7 @@ import pytest
 
 import nnvalues
 from nnvalues.errors import StoreError, UsageError
-from nnvalues.evaluate import Grid, ResultsStore, evaluate, open_results, paper_tables, summarise, to_markdown
+from nnvalues.evaluate import Grid, ResultsStore, evaluate, evidence_table, open_results, tables
 from nnvalues.evaluate.grid import parse_neurons
 from nnvalues.intervene import GenerationSettings
 from nnvalues.judge import EndpointError
@@ -44,7 +44,7 @@ def tiny(tiny_model_dir, tmp_path_factory):
 def run(tiny, results, grid=None, **options):
     model, cube, judge = tiny
     grid = grid or Grid(models=(str(model),), methods=("paper", "random"), dimensions=("self_enhancement",),
-                        directions=("positive", "negative"))
+                        directions=("positive", "negative"), seeds=1)
     options = {"limit": 3, "settings": FAST, "show_progress": False, **options}
     return evaluate(grid, options.pop("judge", judge), cube=cube, results=results, **options)
 
@@ -74,9 +74,9 @@ def test_dry_run_counts_then_the_run_stores_every_cell(tiny, tmp_path):
     store = ResultsStore.open(results)
     (key,) = store.models()
     assert len(store.cells(key)) == 5
-    assert sorted(list_sets(results)) == [f"{key}--self_enhancement--paper--n0",
-                                          f"{key}--self_enhancement--random--n0"]
-    cell = store.read_cell(key, "heldout--self_enhancement--paper--positive--g2--n0")
+    assert sorted(list_sets(results)) == [f"{key}--self_enhancement--paper-t0.03--n0",
+                                          f"{key}--self_enhancement--random-paper-t0.03-s0--n0"]
+    cell = store.read_cell(key, "heldout--self_enhancement--paper-t0.03--positive--g2--n0")
     assert cell["value_score"].dims == ("question", "run")
     scores = cell["value_score"].values
     assert np.all((scores >= 1) & (scores <= 5))
@@ -180,16 +180,16 @@ def test_a_failing_judge_keeps_the_answers_for_the_rerun(tiny, tmp_path, monkeyp
     kept = json.loads(checkpoint.read_text())["answers"]
     assert len(kept) == 3
 
-    import nnvalues.evaluate.runner as runner
+    import nnvalues.evaluate.judged as judged
 
     generated = []
-    real_generate = runner.generate
+    real_generate = judged.generate
 
     def counting_generate(loaded, prompts, edit=None, settings=None, on_batch=None, execution=None):
         generated.append((len(prompts), edit is None))
         return real_generate(loaded, prompts, edit, settings, on_batch, execution)
 
-    monkeypatch.setattr(runner, "generate", counting_generate)
+    monkeypatch.setattr(judged, "generate", counting_generate)
     run(tiny, results)
     assert (3, True) not in generated  # the unedited answers came from the checkpoint
     assert len(generated) == 4 and not checkpoint.exists()
@@ -207,27 +207,34 @@ def test_a_store_made_with_other_settings_is_refused(tiny, tmp_path):
     assert len(ResultsStore.open(results).cells(ResultsStore.open(results).models()[0])) == 2
 
 
-def test_report_shows_the_paper_layout_with_the_baseline(tiny, tmp_path):
+def test_report_gives_intervals_and_paired_differences(tiny, tmp_path):
     results = tmp_path / "r.zarr"
     model, _, _ = tiny
-    run(tiny, results, grid=Grid(models=(str(model),), methods=("paper", "random"), dimensions=DIMS))
-    frame = summarise(results)
-    assert len(frame) == 6
+    run(tiny, results, grid=Grid(models=(str(model),), methods=("paper", "random"), dimensions=DIMS, seeds=2))
+    table = evidence_table(results)
+    value = table[table.metric == "value"]
+    # 2 unedited + 2 dimensions x (paper + random pooled over 2 seeds)
+    assert len(value) == 6 and set(value[value.method == "random"]["seeds"]) == {2}
     store = ResultsStore.open(results)
     key = store.models()[0]
-    raw = store.read_cell(key, "heldout--openness_to_change--paper--positive--g2--n0")["value_score"].values
-    row = frame[(frame.method == "paper") & (frame.dimension == "openness_to_change")].iloc[0]
-    assert row.value_mean == pytest.approx(raw.mean())
-    assert row.value_sd_questions == pytest.approx(np.std(raw[:, 0], ddof=1))
-    ((title, table),) = paper_tables(frame)
-    assert "positive edit, gamma 2, all selected neurons" in title and "sd over questions" in title
-    assert list(table["method"]) == ["Unedited", "Random", "ValueLocate"]
-    text = to_markdown(title, table)
-    assert "| Methods | Openness to Change | Self-Enhancement |" in text
-    assert f"| ValueLocate | {row.value_mean:.2f} ± {row.value_sd_questions:.2f} |" in text
+    cell = lambda name: store.read_cell(key, name)["value_score"].values[:, 0]  # noqa: E731
+    paper = cell("heldout--openness_to_change--paper-t0.03--positive--g2--n0")
+    base = cell("heldout--openness_to_change--unedited")
+    randoms = [cell(f"heldout--openness_to_change--random-paper-t0.03-s{s}--positive--g2--n0") for s in (0, 1)]
+    row = value[(value.method == "paper") & (value.dimension == "openness_to_change")].iloc[0]
+    assert row.n == 3 and row["mean"] == pytest.approx(paper.mean())
+    assert row.ci_low <= row["mean"] <= row.ci_high
+    assert row.diff_unedited == pytest.approx((paper - base).mean())
+    assert row.diff_random == pytest.approx((paper - np.mean(randoms, axis=0)).mean())
+    assert row.p_value == row.p_random and 0 < row.p_value <= 1
+    assert np.all(table.p_holm.dropna() >= table.p_value.dropna())
+    shown = "\n\n".join(tables(table))
+    assert "| Random (ValueLocate t=0.03) |" in shown and "mean [95% CI]" in shown
+    assert f"{row['mean']:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] (n=3)" in shown
     grid = open_results(results)
-    assert grid["value_mean"].sel(selection="paper", direction="positive", gamma=2.0, neurons=0,
-                                  dimension="openness_to_change").item() == pytest.approx(row.value_mean)
+    assert grid["mean"].sel(metric="value", selection="paper", control_of="", direction="positive",
+                            gamma=2.0, neurons=0, threshold=0.03, dimension="openness_to_change",
+                            measured_dimension="openness_to_change").item() == pytest.approx(row["mean"])
 
 
 # --- the command line -------------------------------------------------------------------
@@ -254,18 +261,20 @@ def cli_args(tiny, results, *extra):
 def test_cli_evaluate_and_report(tiny, tmp_path, capsys, monkeypatch, commands):
     results = tmp_path / "r.zarr"
     judge = ["--judge", f"local:{tiny[0]}"]
-    dry = run_cli(capsys, monkeypatch, *cli_args(tiny, results, *judge, "--methods", "paper,random", "--dry-run"))
-    assert dry.code == 0 and "3 to run: 6 generations of up to 4 tokens, 12 judge calls" in dry.out
-    done = run_cli(capsys, monkeypatch, *cli_args(tiny, results, *judge, "--methods", "paper,random"))
+    grid = ("--methods", "paper,random", "--seeds", "1")
+    dry = run_cli(capsys, monkeypatch, *cli_args(tiny, results, *judge, *grid, "--dry-run"))
+    assert dry.code == 0 and "3 to run: 6 generations of up to 4 tokens" in dry.out
+    assert "12 judge calls" in dry.out
+    done = run_cli(capsys, monkeypatch, *cli_args(tiny, results, *judge, *grid))
     assert done.code == 0, done.err
     assert "3 cells written" in done.out
-    shown = run_cli(capsys, monkeypatch, "report", str(results), "--metric", "all", "--format", "both",
-                    "--csv", str(tmp_path / "t.csv"))
+    shown = run_cli(capsys, monkeypatch, "report", str(results), "--csv", str(tmp_path / "t.csv"))
     assert shown.code == 0, shown.err
-    assert "| Unedited |" in shown.out and "| ValueLocate |" in shown.out and "text quality" in shown.out
+    assert "| Unedited |" in shown.out and "| ValueLocate t=0.03 |" in shown.out and "text quality" in shown.out
     csv = pd.read_csv(tmp_path / "t.csv")
-    assert set(csv["method"]) == {"Unedited", "Random", "ValueLocate"} and len(csv) == 6
-    assert csv["self_enhancement_mean"].between(1, 5).all()
+    assert set(csv["method"]) == {"unedited", "random", "paper"} and len(csv) == 6
+    assert {"diff_unedited_ci_low", "diff_random_ci_high", "p_value", "measured_dimension"} <= set(csv.columns)
+    assert csv[csv.metric == "value"]["mean"].between(1, 5).all()
     other = run_cli(capsys, monkeypatch, *cli_args(tiny, results, *judge, "--max-new-tokens", "5"))
     assert_one_line_error(other, "holds results made with other settings")
 

@@ -1,4 +1,6 @@
-"""`nnvalues report`: the paper's tables (methods x dimensions, mean ± sd) from a results store."""
+"""`nnvalues report`: the evidence of a results store - mean [95% CI] per method and
+dimension, paired differences against the unedited model and the random control, and
+significance after multiple-testing correction; `--csv` writes one row per cell x metric."""
 
 from __future__ import annotations
 
@@ -9,38 +11,35 @@ import typer
 
 from nnvalues.cli.output import parse_list
 from nnvalues.errors import UsageError
-from nnvalues.evaluate.report import METRICS, paper_tables, summarise, to_csv, to_markdown
+from nnvalues.evaluate.evidence import evidence_table
+from nnvalues.evaluate.report import tables, to_csv
 from nnvalues.evaluate.runner import DEFAULT_RESULTS
+from nnvalues.evaluate.statistics import DEFAULT_RESAMPLES
 from nnvalues.storage import atomic_write_text
-
-FORMATS = ("markdown", "csv", "both")
 
 
 def report(
     results: Path = typer.Argument(DEFAULT_RESULTS, help="Results store written by `nnvalues evaluate`."),
-    metric: str = typer.Option("value", help="value (G-Eval alignment), quality, or all."),
-    format: str = typer.Option("markdown", help="markdown, csv or both."),
-    spread: str = typer.Option("auto", help="sd over runs, over questions, or auto (runs when > 1)."),
+    metric: str = typer.Option("all", help="Metrics to show: all, or value, quality, contrast, fluency, likert-pvq40, likert-valuebench."),
+    correction: str = typer.Option("holm", help="Multiple-testing correction over the table: holm or bh."),
     sets: Optional[str] = typer.Option(None, help="Only these evaluation sets, comma-separated."),
-    csv: Optional[Path] = typer.Option(None, help="Also write the tables as CSV to this file."),
+    resamples: int = typer.Option(DEFAULT_RESAMPLES, help="Bootstrap resamples (at least 2000)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap and of Monte Carlo sign flips."),
+    csv: Optional[Path] = typer.Option(None, help="Write the evidence table (one row per cell x metric) to this CSV file."),
 ) -> None:
-    """Print the paper's tables: methods as rows (unedited baseline first), the four
-    dimensions as columns, one table per set, direction, gamma and neuron count."""
-    if format not in FORMATS:
-        raise UsageError(f"unknown format {format!r}; choose from {', '.join(FORMATS)}")
-    metrics = list(METRICS) if metric == "all" else [metric]
-    frame = summarise(results)
-    tables = [t for m in metrics for t in paper_tables(frame, m, spread, parse_list(sets))]
-    if not tables:
-        raise UsageError(f"{results} holds no cells for this selection")
-    if format in ("markdown", "both"):
-        typer.echo("\n\n".join(to_markdown(title, table) for title, table in tables))
-    if format in ("csv", "both"):
-        if format == "both":
-            typer.echo("")
-        typer.echo(to_csv(tables), nl=False)
+    """Print mean [95% CI] per method and dimension and the paired differences, with the
+    tests that survive Holm or BH correction marked *."""
+    table = evidence_table(results, resamples=resamples, seed=seed)
+    metrics = None if metric == "all" else parse_list(metric)
+    if metrics is not None and not set(metrics) & set(table["metric"]):
+        raise UsageError(f"{results} holds no {metric} scores; it holds {', '.join(sorted(set(table['metric'])))}")
+    shown = tables(table, correction, parse_list(sets), metrics)
+    if not shown:
+        raise UsageError(f"{results} holds no edited cells for this selection")
+    typer.echo("\n\n".join(shown))
     if csv is not None:
-        atomic_write_text(csv, to_csv(tables))
+        atomic_write_text(csv, to_csv(table))
+        typer.echo(f"\nwrote {len(table)} rows to {csv}")
 
 
 COMMANDS = {"report": report}

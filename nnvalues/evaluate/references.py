@@ -108,8 +108,6 @@ def cached_references(results: Path, key: str, set_name: str, dimension: str, lo
     except (OSError, ValueError):
         held = None
     if held is not None and held.get("fingerprint") == wanted:
-        if on_batch is not None:
-            on_batch(2 * len(items))
         return [Reference.from_json(r) for r in held["references"]]
     made = generate_references(loaded, items, dimension, seed, tokens, template_mode,
                                on_batch=on_batch)

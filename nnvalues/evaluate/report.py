@@ -1,171 +1,149 @@
-"""Reading a results store back: per-cell summaries, a labelled grid, and the paper's tables.
-
-A cell's mean is taken over its questions for each judge run, then over the runs. Its
-spread is the standard deviation over the runs when there are several (the paper's 10
-G-Eval runs), and over the questions otherwise, and every table says which one it shows.
-Judgements with no valid rating are left out of the means and counted.
+"""The evidence table as the paper's tables: methods as rows, dimensions as columns, each
+cell "mean [95% CI]", marked where the paired test survives Holm or BH correction over the
+whole table; then the paired differences against the unedited model and the random
+control, and, when edits were measured on other dimensions, the specificity matrix.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nnvalues.errors import StoreError, UsageError
-from nnvalues.evaluate.grid import ALL_NEURONS, UNEDITED
-from nnvalues.evaluate.store import ResultsStore
+from nnvalues.errors import UsageError
+from nnvalues.evaluate.evidence import evidence_table
+from nnvalues.evaluate.grid import RANDOM, UNEDITED
+from nnvalues.evaluate.statistics import CORRECTIONS
 from nnvalues.taxonomy import DIMENSION_IDS
 from nnvalues.taxonomy import dimension as lookup_dimension
 
 METHOD_NAMES = {UNEDITED: "Unedited", "paper": "ValueLocate", "top-k": "Top-k", "fdr": "FDR",
-                "random": "Random"}
-METHOD_ORDER = (UNEDITED, "random", "top-k", "fdr", "paper")
-METRICS = ("value", "quality")
-SPREADS = ("auto", "runs", "questions")
-GRID_AXES = ("model", "set", "selection", "direction", "gamma", "neurons", "dimension")
-"""The labelled grid calls the method axis "selection": `.sel(method=...)` is taken by xarray."""
-
-
-def _cell_row(data: xr.Dataset, metric: str) -> dict[str, Any]:
-    name = f"{metric}_score"
-    if name not in data:
-        return {f"{metric}_mean": np.nan, f"{metric}_sd_runs": np.nan,
-                f"{metric}_sd_questions": np.nan, f"{metric}_mass": np.nan, f"{metric}_missing": 0}
-    scores = data[name].values  # question x run
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: missing, expected
-        per_run = np.nanmean(scores, axis=0)
-        per_question = np.nanmean(scores, axis=1)
-        runs_ok = per_run[np.isfinite(per_run)]
-        questions_ok = per_question[np.isfinite(per_question)]
-        return {
-            f"{metric}_mean": float(np.mean(runs_ok)) if runs_ok.size else np.nan,
-            f"{metric}_sd_runs": float(np.std(runs_ok, ddof=1)) if runs_ok.size > 1 else np.nan,
-            f"{metric}_sd_questions": float(np.std(questions_ok, ddof=1)) if questions_ok.size > 1 else np.nan,
-            f"{metric}_mass": float(np.nanmean(data[f"{metric}_mass"].values)),
-            f"{metric}_missing": int(np.isnan(scores).sum()),
-        }
-
-
-def summarise(path: Path | str) -> pd.DataFrame:
-    """One row per finished cell: its labels, mean and spreads of each metric, counts."""
-    store = ResultsStore.open(path)
-    rows = []
-    for key in store.models():
-        for name in store.cells(key):
-            data = store.read_cell(key, name)
-            a = data.attrs
-            row = {"model": a["model"], "set": a["set"], "method": a["method"],
-                   "direction": a["direction"], "gamma": float(a["gamma"]), "neurons": int(a["neurons"]),
-                   "dimension": a["dimension"], "questions": int(data.sizes["question"]),
-                   "runs": int(data.sizes["run"]), "edited_neurons":
-                   int(a.get("value_neurons", 0)) + int(a.get("opposite_neurons", 0))}
-            for metric in METRICS:
-                row.update(_cell_row(data, metric))
-            rows.append(row)
-    if not rows:
-        raise StoreError(f"{store.path} holds no finished cells yet")
-    return pd.DataFrame(rows)
+                RANDOM: "Random"}
+METHOD_ORDER = (UNEDITED, RANDOM, "top-k", "fdr", "paper")
+METRIC_NAMES = {"value": "G-Eval value alignment (1-5)", "quality": "text quality (1-5)",
+                "contrast": "likelihood contrast, value - reversed answer (nats/token)",
+                "fluency": "mean log-likelihood of the reference answers (nats/token)",
+                "likert-pvq40": "PVQ40 self-rating, centred on the mean (1-6 scale)",
+                "likert-valuebench": "ValueBench self-rating (1-5)"}
+ALPHA = 0.05
+GROUP = ["model", "set", "metric", "direction", "gamma", "neurons"]
 
 
 def open_results(path: Path | str) -> xr.Dataset:
-    """The summaries as one labelled grid: model x set x selection x direction x gamma x
-    neurons x dimension (NaN where the grid has no cell; the unedited baseline is selection
-    "unedited", direction "none", gamma 0, neurons 0)."""
-    frame = summarise(path).rename(columns={"method": "selection"})
-    return frame.set_index(list(GRID_AXES)).to_xarray()
+    """The evidence table as a labelled grid: metric x method x ... (NaN where no cell)."""
+    table = evidence_table(path).rename(columns={"method": "selection"})
+    axes = ["model", "set", "metric", "selection", "control_of", "direction", "gamma", "neurons",
+            "threshold", "dimension", "measured_dimension"]
+    return table.set_index(axes).to_xarray()
 
 
-def _spread_column(frame: pd.DataFrame, metric: str, spread: str) -> tuple[str, str]:
-    if spread not in SPREADS:
-        raise UsageError(f"unknown spread {spread!r}; choose from {', '.join(SPREADS)}")
-    if spread == "auto":
-        spread = "runs" if int(frame["runs"].max()) > 1 else "questions"
-    label = "sd over judge runs" if spread == "runs" else "sd over questions"
-    return f"{metric}_sd_{spread}", label
+def _method_label(row: pd.Series) -> str:
+    def own(method: str, threshold: float) -> str:
+        name = METHOD_NAMES.get(method, method)
+        return f"{name} t={threshold:g}" if method == "paper" else name
+    if row["method"] == RANDOM:
+        return f"Random ({own(row['control_of'], row['threshold'])})"
+    return own(row["method"], row["threshold"])
 
 
-def _cell_text(mean: float, sd: float) -> str:
+def _interval(mean: float, low: float, high: float, digits: int = 3) -> str:
     if not np.isfinite(mean):
         return "-"
-    return f"{mean:.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{mean:.2f}"
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
-def _dimension_columns(frame: pd.DataFrame) -> list[str]:
-    return [d for d in DIMENSION_IDS if d in set(frame["dimension"])]
+def _marked(text: str, adjusted: float) -> str:
+    return f"{text} *" if np.isfinite(adjusted) and adjusted < ALPHA else text
 
 
-def paper_tables(frame: pd.DataFrame, metric: str = "value", spread: str = "auto",
-                 sets: Iterable[str] | None = None) -> list[tuple[str, pd.DataFrame]]:
-    """Tables in the paper's layout (Tables 1-6): methods as rows grouped by model, the
-    dimensions as columns, "mean ± sd" cells; one table per set, direction, gamma and
-    neuron count, each with the model's unedited baseline as its first row."""
-    if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-    column, spread_label = _spread_column(frame, metric, spread)
-    wanted = set(sets) if sets is not None else None
-    edited = frame[frame["method"] != UNEDITED]
-    baseline = frame[frame["method"] == UNEDITED]
-    dims = _dimension_columns(frame)
-    what = "G-Eval value alignment (1-5)" if metric == "value" else "text quality (1-5)"
-    tables = []
-    keys = edited[["set", "direction", "gamma", "neurons"]].drop_duplicates()
-    if keys.empty:
-        keys = baseline[["set"]].drop_duplicates().assign(direction="none", gamma=0.0, neurons=ALL_NEURONS)
-    for _, k in keys.sort_values(["set", "direction", "gamma", "neurons"]).iterrows():
-        if wanted is not None and k["set"] not in wanted:
+def _order(rows: pd.DataFrame) -> pd.DataFrame:
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return rows.assign(_r=rows["method"].map(rank), _c=rows["control_of"].map(rank).fillna(-1)) \
+        .sort_values(["_r", "_c", "threshold"]).drop(columns=["_r", "_c"])
+
+
+def _markdown(title: str, header: list[str], lines: list[list[str]]) -> str:
+    out = [f"### {title}", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    out += ["| " + " | ".join(cells) + " |" for cells in lines]
+    return "\n".join(out)
+
+
+def tables(table: pd.DataFrame, correction: str = "holm",
+           sets: Iterable[str] | None = None, metrics: Iterable[str] | None = None) -> list[str]:
+    """Markdown tables: levels, differences, and specificity, per set/metric/edit."""
+    if correction not in CORRECTIONS:
+        raise UsageError(f"unknown correction {correction!r}; choose from {', '.join(CORRECTIONS)}")
+    adjusted = f"p_{correction}"
+    wanted_sets = set(sets) if sets is not None else None
+    wanted_metrics = set(metrics) if metrics is not None else None
+    own = table[table["dimension"] == table["measured_dimension"]]
+    base = own[own["method"] == UNEDITED]
+    edited = own[own["method"] != UNEDITED]
+    out = []
+    for keys, part in edited.groupby(GROUP, sort=True):
+        model, set_name, metric, direction, gamma, neurons = keys
+        if (wanted_sets is not None and set_name not in wanted_sets) or \
+                (wanted_metrics is not None and metric not in wanted_metrics):
             continue
-        here = edited[(edited["set"] == k["set"]) & (edited["direction"] == k["direction"])
-                      & (edited["gamma"] == k["gamma"]) & (edited["neurons"] == k["neurons"])]
-        rows = []
-        for model in sorted(set(here["model"]) | set(baseline[baseline["set"] == k["set"]]["model"])):
-            base = baseline[(baseline["set"] == k["set"]) & (baseline["model"] == model)]
-            for method in METHOD_ORDER:
-                part = base if method == UNEDITED else here[(here["model"] == model) & (here["method"] == method)]
-                if part.empty:
-                    continue
-                row = {"model": model, "method": METHOD_NAMES[method]}
-                for dim in dims:
-                    cell = part[part["dimension"] == dim]
-                    mean = float(cell[f"{metric}_mean"].iloc[0]) if len(cell) else np.nan
-                    sd = float(cell[column].iloc[0]) if len(cell) else np.nan
-                    row[f"{dim}_mean"], row[f"{dim}_sd"] = mean, sd
-                row["missing"] = int(part[f"{metric}_missing"].sum())
-                rows.append(row)
-        if not rows:
+        here = pd.concat([base[(base["model"] == model) & (base["set"] == set_name)
+                               & (base["metric"] == metric)], part])
+        dims = [d for d in DIMENSION_IDS if d in set(here["dimension"])]
+        names = [lookup_dimension(d).name for d in dims]
+        count = "all selected neurons" if neurons == 0 else f"{neurons} neurons per role"
+        what = METRIC_NAMES.get(metric, metric)
+        levels, diffs = [], []
+        for label, rows in _order(here).groupby(here.apply(_method_label, axis=1), sort=False):
+            by_dim = {r["dimension"]: r for _, r in rows.iterrows()}
+            levels.append([label] + [_interval(by_dim[d]["mean"], by_dim[d]["ci_low"], by_dim[d]["ci_high"])
+                                     + f" (n={by_dim[d]['n']})" if d in by_dim else "-" for d in dims])
+            if rows["method"].iloc[0] == UNEDITED:
+                continue
+            diffs.append([label] + [_difference(by_dim[d], adjusted) if d in by_dim else "-" for d in dims])
+        title = f"{model} · {set_name} · {direction} edit, gamma {gamma:g}, {count} · {what}"
+        out.append(_markdown(f"{title}: mean [95% CI]", ["Methods", *names], levels))
+        out.append(_markdown(f"{title}: paired differences, vs unedited / vs random "
+                             f"(* p < {ALPHA} after {correction.upper()} over {len(table)} tests)",
+                             ["Methods", *names], diffs))
+    out += _specificity(table, adjusted, wanted_sets, wanted_metrics)
+    return out
+
+
+def _difference(row: pd.Series, adjusted: str) -> str:
+    unedited = _interval(row["diff_unedited"], row["diff_unedited_ci_low"], row["diff_unedited_ci_high"])
+    random = _interval(row["diff_random"], row["diff_random_ci_low"], row["diff_random_ci_high"])
+    text = unedited if row["method"] == RANDOM else f"{unedited} / {random}"
+    if row["seeds"]:
+        text += f" (seeds {row['seeds']}, sd {row['seed_sd']:.3f})"
+    return _marked(text, row[adjusted])
+
+
+def _specificity(table: pd.DataFrame, adjusted: str, sets: set[str] | None,
+                 metrics: set[str] | None) -> list[str]:
+    """Edit dimension i (rows) x measured dimension j (columns), per selection method."""
+    edited = table[~table["method"].isin([UNEDITED, RANDOM])]
+    if (edited["dimension"] == edited["measured_dimension"]).all():
+        return []
+    out = []
+    for keys, part in edited.groupby([*GROUP, "method", "control_of", "threshold"], sort=True):
+        model, set_name, metric, direction, gamma, neurons, *_ = keys
+        if (sets is not None and set_name not in sets) or (metrics is not None and metric not in metrics):
             continue
-        count = "all selected neurons" if k["neurons"] == ALL_NEURONS else f"{k['neurons']} neurons per role"
-        edit = (f"{k['direction']} edit, gamma {k['gamma']:g}, {count}" if k["direction"] != "none"
-                else "unedited only")
-        title = f"{k['set']} · {edit} · {what}, mean ± {spread_label}"
-        tables.append((title, pd.DataFrame(rows)))
-    return tables
+        measured = [d for d in DIMENSION_IDS if d in set(part["measured_dimension"])]
+        lines = []
+        for dim in [d for d in DIMENSION_IDS if d in set(part["dimension"])]:
+            rows = {r["measured_dimension"]: r for _, r in part[part["dimension"] == dim].iterrows()}
+            lines.append([lookup_dimension(dim).name] +
+                         [_difference(rows[m], adjusted) if m in rows else "-" for m in measured])
+        label = _method_label(part.iloc[0])
+        out.append(_markdown(f"{model} · {set_name} · specificity of {label}, {direction} edit, gamma "
+                             f"{gamma:g} · {METRIC_NAMES.get(metric, metric)}: vs unedited / vs random "
+                             "(rows: edited dimension, columns: measured dimension)",
+                             ["Edited \\ measured", *[lookup_dimension(m).name for m in measured]], lines))
+    return out
 
 
-def to_markdown(title: str, table: pd.DataFrame) -> str:
-    dims = [c[:-5] for c in table.columns if c.endswith("_mean")]
-    names = [lookup_dimension(d).name for d in dims]
-    lines = [f"### {title}", "", "| Methods | " + " | ".join(names) + " |",
-             "|---|" + "---|" * len(names)]
-    for model, rows in table.groupby("model", sort=False):
-        lines.append(f"| **{model}** |" + " |" * len(names))
-        for _, row in rows.iterrows():
-            cells = [_cell_text(row[f"{d}_mean"], row[f"{d}_sd"]) for d in dims]
-            lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
-    missing = int(table["missing"].sum())
-    if missing:
-        lines += ["", f"{missing} judgement(s) gave no rating on the scale and are left out of the means."]
-    return "\n".join(lines)
-
-
-def to_csv(tables: list[tuple[str, pd.DataFrame]]) -> str:
-    """All tables in one CSV: the table's title, then model, method and mean/sd per dimension."""
-    frames = [t.assign(table=title)[["table", *t.columns]] for title, t in tables]
-    if not frames:
-        return ""
-    return pd.concat(frames, ignore_index=True).to_csv(index=False, float_format="%.4f")
+def to_csv(table: pd.DataFrame) -> str:
+    return table.to_csv(index=False, float_format="%.6g")

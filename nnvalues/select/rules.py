@@ -10,7 +10,7 @@ itself in a neuron set's provenance (`parameters()`) and why it chose nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
@@ -139,6 +139,8 @@ class RandomLike:
     base: "Rule | NeuronSet" = Threshold()
     seed: int = 0
     match_layers: bool = False
+    exclude: Any = field(default=None, compare=False)
+    """A [layer, neuron] mask of more neurons to avoid (e.g. the base rule's larger sets)."""
     kind: ClassVar[str] = "random"
 
     def __post_init__(self) -> None:
@@ -152,7 +154,8 @@ class RandomLike:
 
     def choose(self, cell: xr.Dataset) -> Selection:
         shape = (cell.sizes["layer"], cell.sizes["neuron"])
-        return random_control(self.base_selection(cell), shape, self.seed, self.match_layers)
+        return random_control(self.base_selection(cell), shape, self.seed, self.match_layers,
+                              self.exclude)
 
     @property
     def base_kind(self) -> str:
@@ -161,7 +164,8 @@ class RandomLike:
     def parameters(self) -> dict[str, Any]:
         base = (self.base.parameters() if hasattr(self.base, "parameters") and callable(self.base.parameters)
                 else dict(self.base.parameters))
-        return {**base, "random": True, "seed": self.seed, "match_layers": self.match_layers}
+        excluded = {} if self.exclude is None else {"excluded": int(np.sum(self.exclude))}
+        return {**base, "random": True, "seed": self.seed, "match_layers": self.match_layers, **excluded}
 
     def explain_empty(self, cell: xr.Dataset, where: str) -> str:
         if hasattr(self.base, "explain_empty"):

@@ -70,16 +70,17 @@ def top_k_rule(deltas: np.ndarray, k: int) -> Selection:
 
 
 def random_control(base: Selection, shape: tuple[int, int], seed: int = 0,
-                   match_layers: bool = False) -> Selection:
+                   match_layers: bool = False, exclude: np.ndarray | None = None) -> Selection:
     """As many random neurons as `base`, none of them in `base`, carrying its roles and deltas.
 
     Each random neuron takes the role and delta of one neuron of `base` (in random order), so
     the edit has the same strength and the same value/opposite split; only the place differs.
     With `match_layers`, each layer gets as many random neurons as `base` has there.
+    `exclude`, a [layer, neuron] mask, rules out more neurons (e.g. the rule's larger sets).
     """
     n_layers, n_neurons = shape
     rng = np.random.default_rng(seed)
-    taken = np.zeros(shape, dtype=bool)
+    taken = np.zeros(shape, dtype=bool) if exclude is None else np.array(exclude, dtype=bool)
     taken[base.layer, base.neuron] = True
     if match_layers:
         layers = []

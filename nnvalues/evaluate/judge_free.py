@@ -1,0 +1,61 @@
+"""The judge-free part of a cell: teacher-forced likelihoods of the reference answers and
+questionnaire self-ratings, under the cell's edit. Nothing is generated per edit.
+
+Self-ratings depend on the edit only, not on the measured dimension or the question set,
+so they are computed once per edit and run and shared by the cells that need them.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable
+
+import numpy as np
+
+from nnvalues.evaluate.cells import Likelihoods, Ratings
+from nnvalues.evaluate.context import RunContext
+from nnvalues.evaluate.likelihood import answer_logprobs, mean_logprob
+from nnvalues.evaluate.likert import rate
+from nnvalues.evaluate.questions import Item
+from nnvalues.evaluate.references import cached_references
+from nnvalues.intervene.edits import Edit
+from nnvalues.intervene.questions import render_questions
+from nnvalues.models.loading import LoadedModel
+
+
+def likelihoods(context: RunContext, loaded: LoadedModel, key: str, set_name: str, measured: str,
+                items: list[Item], edit: Edit | None) -> Likelihoods:
+    """Per question: mean log-likelihood per token of the value and the reversed reference
+    answer after the question in the plain answer template, one forward per question."""
+    references = cached_references(context.store.path, key, set_name, measured, loaded, items,
+                                   context.seed, context.reference_tokens, context.template_mode,
+                                   on_batch=context.progress.update)
+    prompts, _ = render_questions(loaded.tokenizer, [i.text for i in items], context.template_mode)
+    value = np.full(len(items), np.nan)
+    reverse = np.full(len(items), np.nan)
+    device_edit = edit.to(loaded.device, loaded.hf_model.dtype) if edit is not None else None
+    for n, (prompt, reference) in enumerate(zip(prompts, references)):
+        scores = answer_logprobs(loaded, prompt.input_ids,
+                                 [reference.value_ids, reference.reversed_ids], device_edit)
+        value[n], reverse[n] = mean_logprob(scores[0]), mean_logprob(scores[1])
+        context.progress.update(1)
+    return Likelihoods(value, reverse)
+
+
+class RatingMemo:
+    """Self-ratings per edit, computed once in a run."""
+
+    def __init__(self) -> None:
+        self._held: dict[Hashable, list[Ratings]] = {}
+
+    def ratings(self, context: RunContext, loaded: LoadedModel, edit_key: Hashable,
+                edit: Edit | None) -> list[Ratings]:
+        if edit_key not in self._held:
+            device_edit = edit.to(loaded.device, loaded.hf_model.dtype) if edit is not None else None
+            found = []
+            for instrument in context.instruments:
+                expected, mass = rate(loaded, instrument, device_edit, context.template_mode,
+                                      context.settings.batch_size)
+                found.append(Ratings(instrument, expected, mass))
+            self._held[edit_key] = found
+        context.progress.update(sum(len(i.items) for i in context.instruments))
+        return self._held[edit_key]
