@@ -25,7 +25,8 @@ from nnvalues.select import (
     rule_from_options,
     select as select_neurons,
 )
-from nnvalues.select.cell import resolve_model, stored_dimensions
+from nnvalues.select.cell import open_cell, resolve_model, stored_dimensions
+from nnvalues.select.chance import cell_chance_level
 
 
 def per_layer_table(neuron_set: NeuronSet, title: str = "neurons per layer") -> object:
@@ -39,15 +40,18 @@ def _report(path: Path, model: str | None, dimensions: list[str], threshold: flo
             fdr: float, test: str) -> None:
     rows = []
     for dim in dimensions:
+        chance = cell_chance_level(open_cell(path, model, dim), threshold)
         rules = (Threshold(threshold), FDR(fdr, test))
         for row in rule_counts(path, model=model, dimension=dim, rules=rules):
             params = ", ".join(f"{k} {v}" for k, v in row["parameters"].items())
+            by_chance = chance.describe() if chance is not None and row["rule"] == "threshold" else ""
             rows.append((row["dimension"], row["rule"], params or row["note"],
                          "" if row["value"] is None else row["value"],
-                         "" if row["opposite"] is None else row["opposite"],
+                         "" if row["opposite"] is None else row["opposite"], by_chance,
                          "/".join(map(str, row["prompts"])), row["pairs"]))
-    console.print(table(f"neurons each rule selects ({path})",
-                        ("dimension", "rule", "parameters", "value", "opposite",
+    console.print(table(f"neurons each rule selects ({path}); by chance: expected count [95% band] "
+                        "with polarity labels flipped at random within pairs",
+                        ("dimension", "rule", "parameters", "value", "opposite", "by chance",
                          "prompts +/-", "pairs"), rows))
 
 
