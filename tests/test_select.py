@@ -190,6 +190,11 @@ def test_unpaired_cells_use_fisher_and_token_counts_are_refused(tmp_path):
     tokens = write_synthetic_store(tmp_path / "t.zarr", paired=False, counting="token")
     with pytest.raises(UsageError, match="counted per token"):
         select(tokens, rule=FDR(0.05))
+    # Paired token counts too: prompt-level McNemar p-values must not rank token deltas.
+    paired_tokens = write_synthetic_store(tmp_path / "pt.zarr", counting="token")
+    with pytest.raises(UsageError, match="counted per token .*token fractions"):
+        select(paired_tokens, rule=FDR(0.05))
+    assert len(select(paired_tokens, rule=TopK(2))) > 0
 
 
 def test_random_control_and_saved_sets(tmp_path):

@@ -10,8 +10,8 @@ value, c only under the reverse. Under no effect b ~ Binomial(b + c, 1/2). The e
 two-sided p-value is min(1, 2 P(X <= min(b, c))); the mid-p variant subtracts
 P(X = min(b, c)), which keeps the error rate close to nominal without the exact test's
 conservatism. Unpaired cells use Fisher's exact test on the 2x2 table of active and
-inactive prompts per polarity. Both tests are on prompts: a store counted per token
-still has prompt-level pair counts, but no prompt-level counts for unpaired data.
+inactive prompts per polarity. Both tests are on prompts, so a cell counted per token is
+refused: its deltas are token fractions, which prompt-level p-values do not test.
 """
 
 from __future__ import annotations
@@ -69,16 +69,19 @@ def validate_fdr(q: float) -> float:
 def cell_pvalues(cell, variant: str = "mid-p") -> tuple[np.ndarray, str]:
     """[layer, neuron] p-values of one cell and the name of the test that produced them."""
     pairs = int(cell["pairs"])
+    counting = str(cell["counting"].values) if "counting" in cell.coords else "prompt"
+    if counting != "prompt":
+        # Both tests are on prompts; a token-counted cell's deltas are token fractions, and
+        # pairing prompt-level p-values with them would test one thing and rank by another.
+        raise UsageError(
+            f"selection by significance tests prompts, but this cell is counted per {counting} "
+            "(its deltas are token fractions, not prompt-level): use --threshold or --top-k, "
+            "or locate with --counting prompt"
+        )
     if pairs > 0:
         b = cell["positive_only"].values
         c = cell["negative_only"].values
         return mcnemar_pvalues(b, c, variant), f"mcnemar-{variant}"
-    counting = str(cell["counting"].values) if "counting" in cell.coords else "prompt"
-    if counting != "prompt":
-        raise UsageError(
-            "selection by significance needs paired prompts or prompt counting: this cell is "
-            f"unpaired and counted per {counting}; use --threshold or --top-k"
-        )
     units = cell["units"]
     active = cell["active"]
     return fisher_pvalues(
