@@ -116,31 +116,29 @@ def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     return estimate(a - b, seed, resamples, test=True)
 
 
+def _ranked(pvalues: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p as float array, NaN output of its shape, indices of the finite p in ascending order)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    tested = np.flatnonzero(np.isfinite(p))
+    return p, np.full(p.shape, np.nan), tested[np.argsort(p[tested], kind="stable")]
+
+
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values (family-wise error control); NaN stays NaN."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    tested = np.flatnonzero(np.isfinite(p))
-    m = tested.size
-    if m == 0:
-        return out
-    order = tested[np.argsort(p[tested], kind="stable")]
-    scaled = (m - np.arange(m)) * p[order]
-    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    p, out, order = _ranked(pvalues)
+    m = order.size
+    if m:
+        out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
     return out
 
 
 def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (false discovery rate); NaN stays NaN."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    tested = np.flatnonzero(np.isfinite(p))
-    m = tested.size
-    if m == 0:
-        return out
-    order = tested[np.argsort(p[tested], kind="stable")]
-    scaled = p[order] * m / np.arange(1, m + 1)
-    out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    p, out, order = _ranked(pvalues)
+    m = order.size
+    if m:
+        scaled = p[order] * m / np.arange(1, m + 1)
+        out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return out
 
 
