@@ -1,7 +1,7 @@
 """Teacher-forced scoring (the contrast and fluency metrics) against a bare forward pass of
 the same batches, and optionally the time of a quick judge-free study.
 
-    python benchmarks/bench_evaluate.py [--model smollm2-135m] [--dimension conservation]
+    PYTHONPATH=. python benchmarks/bench_evaluate.py [--model smollm2-135m] [--dimension conservation]
                                         [--questions 8] [--reference-tokens 64] [--repeats 3]
                                         [--study]
 
