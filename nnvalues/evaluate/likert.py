@@ -28,6 +28,7 @@ from nnvalues.fingerprint import hash_json
 from nnvalues.intervene.edits import Edit
 from nnvalues.judge.local import rating_token_ids
 from nnvalues.models.loading import LoadedModel
+from nnvalues.prompts.render import chat_ids, resolve_mode, with_bos
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,11 @@ def dimension_scores(instrument: Instrument, ratings: np.ndarray) -> dict[str, f
 
 def _render(loaded: LoadedModel, text: str, template_mode: str, leading_space: bool) -> list[int]:
     tokenizer = loaded.tokenizer
-    chat = template_mode == "chat" or (template_mode == "auto" and getattr(tokenizer, "chat_template", None))
-    if chat:
-        encoded = tokenizer.apply_chat_template([{"role": "user", "content": text}],
-                                                add_generation_prompt=True, tokenize=True,
-                                                return_dict=True)
-        return list(encoded["input_ids"])
-    ids = tokenizer(text if leading_space else text + " ", add_special_tokens=True)["input_ids"]
-    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    return [bos, *ids] if bos is not None and bos != eos and (not ids or ids[0] != bos) else list(ids)
+    if resolve_mode(tokenizer, template_mode) == "chat":  # type: ignore[arg-type]
+        return chat_ids(tokenizer, text)
+    # Where no digit has a " 4" form, the space is its own token: the prompt ends with it.
+    return with_bos(tokenizer, tokenizer(text if leading_space else text + " ",
+                                         add_special_tokens=True)["input_ids"])
 
 
 def rate(loaded: LoadedModel, instrument: Instrument, edit: Edit | None = None,
