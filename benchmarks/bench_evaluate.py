@@ -56,11 +56,11 @@ def main() -> None:
     from nnvalues.evaluate.references import generate_references
     from nnvalues.intervene.edits import build_edit
     from nnvalues.intervene.questions import render_questions
-    from nnvalues.select import select_neurons
+    from nnvalues.select import select
 
     store = args.store or default_store()
     loaded = nnvalues.load_model(args.model)
-    neurons = select_neurons(store, model=loaded.name, dimension=args.dimension)
+    neurons = select(store, model=loaded.name, dimension=args.dimension)
     edit = build_edit(neurons, "positive", 2.0).to(loaded.device, loaded.hf_model.dtype)
     items = load_questions("heldout", args.dimension, args.questions)
     references = generate_references(loaded, items, args.dimension, 0, args.reference_tokens)
