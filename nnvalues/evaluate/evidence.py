@@ -43,13 +43,15 @@ COLUMNS = (*LABELS, "metric", "n", "mean", "ci_low", "ci_high", "diff_unedited",
            "seed_sd", "mass", "edited_neurons")
 
 
-def _labels(attrs: dict[str, Any]) -> dict[str, Any]:
+def _labels(attrs: dict[str, Any], old_threshold: float) -> dict[str, Any]:
+    """A cell's labels; cells written before the threshold axis take the store's threshold."""
+    paper = attrs["method"] == "paper" or (attrs["method"] == RANDOM and "control_of" not in attrs)
     return {"model": attrs["model"], "set": attrs["set"], "method": attrs["method"],
             "control_of": attrs.get("control_of", "paper" if attrs["method"] == RANDOM else ""),
             "dimension": attrs["dimension"],
             "measured_dimension": attrs.get("measured_dimension", attrs["dimension"]),
             "direction": attrs["direction"], "gamma": float(attrs["gamma"]),
-            "neurons": int(attrs["neurons"]), "threshold": float(attrs.get("threshold", 0.0)),
+            "neurons": int(attrs["neurons"]), "threshold": float(attrs.get("threshold", old_threshold if paper else 0.0)),
             "seed": int(attrs.get("seed", -1)),
             "edited_neurons": int(attrs.get("value_neurons", 0)) + int(attrs.get("opposite_neurons", 0))}
 
@@ -87,7 +89,8 @@ def unit_scores(data: xr.Dataset) -> dict[str, tuple[pd.Series, float]]:
 
 def _read(path: Path | str) -> list[tuple[dict[str, Any], dict[str, tuple[pd.Series, float]]]]:
     store = ResultsStore.open(path)
-    cells = [(_labels(store.cell_attrs(key, name)), unit_scores(store.read_cell(key, name)))
+    old_threshold = float(store.settings.get("selection", {}).get("threshold", 0.0))
+    cells = [(_labels(store.cell_attrs(key, name), old_threshold), unit_scores(store.read_cell(key, name)))
              for key in store.models() for name in store.cells(key)]
     if not cells:
         raise StoreError(f"{store.path} holds no finished cells yet")

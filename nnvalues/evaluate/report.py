@@ -115,8 +115,10 @@ def _difference(row: pd.Series, adjusted: str) -> str:
     unedited = _interval(row["diff_unedited"], row["diff_unedited_ci_low"], row["diff_unedited_ci_high"])
     random = _interval(row["diff_random"], row["diff_random_ci_low"], row["diff_random_ci_high"])
     text = unedited if row["method"] == RANDOM else f"{unedited} / {random}"
-    if row["seeds"]:
+    if row["seeds"] > 1:
         text += f" (seeds {row['seeds']}, sd {row['seed_sd']:.3f})"
+    elif row["seeds"]:
+        text += " (1 seed)"
     return _marked(text, row[adjusted])
 
 
