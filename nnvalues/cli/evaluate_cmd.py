@@ -65,6 +65,7 @@ def evaluate(
     fdr: float = typer.Option(DEFAULT_FDR, help="fdr method: false discovery rate q."),
     test: str = typer.Option("mid-p", help="fdr method: McNemar variant, mid-p or exact."),
     match_layers: bool = typer.Option(True, "--match-layers/--any-layers", help="random method: as many neurons per layer as the reference set."),
+    scores: Optional[Path] = typer.Option(None, help="Baseline methods (lpip, qrnca, cgvst, meandiff, atp): the score store of `nnvalues baselines score` [default: stores/baselines.zarr]."),
     source: Optional[Path] = typer.Option(None, help="Folder with the ValueBench files (pvq40, valuebench) instead of the download."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
@@ -84,7 +85,8 @@ def evaluate(
                 measure_dimensions=parse_dimensions(_items(measure_dimensions)))
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=sample, seed=seed,
                                   temperature=temperature, batch_size=batch_size)
-    selection = SelectionOptions(top_k=top_k, fdr=fdr, test=test, seed=seed, match_layers=match_layers)
+    selection = SelectionOptions(top_k=top_k, fdr=fdr, test=test, seed=seed, match_layers=match_layers,
+                                 scores=str(scores) if scores else "")
     chosen = None
     if judge.strip().lower() != "none":
         chosen = make_judge(judge, mode=judge_mode, base_url=judge_base_url, samples=judge_samples,

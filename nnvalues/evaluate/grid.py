@@ -17,6 +17,7 @@ from typing import Iterable, Iterator, Sequence
 from nnvalues.errors import UsageError
 from nnvalues.intervene.edits import DIRECTIONS, check_direction, check_gamma
 from nnvalues.select import PAPER_THRESHOLD
+from nnvalues.baselines.run import METHODS as BASELINE_METHODS
 from nnvalues.taxonomy import DIMENSION_IDS
 from nnvalues.taxonomy import dimension as lookup_dimension
 
@@ -25,6 +26,8 @@ METHODS: dict[str, str] = {
     "top-k": "the k largest and k most negative deltas",
     "random": "random control of each selection method: same size, roles, deltas and per-layer counts",
     "fdr": "neurons significant at a false discovery rate (Benjamini-Hochberg)",
+    **{name: f"baseline: {text} (sized and weighted like the paper's set)"
+       for name, text in BASELINE_METHODS.items()},
 }
 SETS: dict[str, str] = {
     "heldout": "held-out ValueInsight questions (the shipped data set's evaluate split)",

@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from nnvalues.baselines.run import METHODS as BASELINE_METHODS
+from nnvalues.baselines.selection import Baseline
 from nnvalues.errors import StoreError
 from nnvalues.evaluate.grid import ALL_NEURONS, RANDOM, Condition, Grid
-from nnvalues.select import DEFAULT_FDR, NeuronSet, Selection, load_set, save_set
+from nnvalues.select import DEFAULT_FDR, PAPER_THRESHOLD, NeuronSet, Selection, load_set, save_set
 from nnvalues.select.cell import open_cell
 from nnvalues.select.neuron_set import sets_dir
 from nnvalues.select.rules import FDR, RandomLike, Rule, Threshold, TopK
@@ -37,6 +39,8 @@ class SelectionOptions:
     """First seed of the random controls (seed, seed + 1, ...)."""
     match_layers: bool = True
     """Random controls place as many neurons in each layer as their reference has there."""
+    scores: str = ""
+    """The baselines' score store (`nnvalues baselines score`; default stores/baselines.zarr)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +51,10 @@ SetKey = tuple[str, str, int]
 
 
 def _rule(method: str, threshold: float, neurons: int, options: SelectionOptions) -> Rule:
+    if method in BASELINE_METHODS:
+        # Sized like the paper's set at its default threshold (the axis is the paper rule's).
+        return Baseline(method, options.scores, neurons or None,  # type: ignore[return-value]
+                        threshold or PAPER_THRESHOLD)
     if method == "top-k":
         return TopK(neurons or options.top_k)
     if method == "fdr":
@@ -80,7 +88,7 @@ def choose_set(cube: Path, model: str, revision: str | None, dimension: str, met
     """The neurons a selection method edits for one model and dimension (a UsageError when none)."""
     chosen = select(cube, model=model, dimension=dimension, revision=revision,
                     rule=_rule(method, threshold, neurons, options))
-    if neurons != ALL_NEURONS and method != "top-k":
+    if neurons != ALL_NEURONS and method != "top-k" and method not in BASELINE_METHODS:
         chosen = strongest(chosen, neurons)
     return chosen
 
