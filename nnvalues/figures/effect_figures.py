@@ -26,6 +26,7 @@ from nnvalues.taxonomy import dimension as lookup
 
 SWEEP_LABELS = {"gamma": "gamma (edit strength, multiple of the activation)",
                 "neurons": "edited neurons per role (count)"}
+SWEEP_NAMES = {"gamma": "gamma_sweep", "neurons": "neuron_count_sweep"}
 DIRECTION_STYLE = {"positive": "-", "negative": "--"}
 
 
@@ -70,7 +71,7 @@ def sweep_figure(sources: Sources, sweep: str, method: str = "paper", metric: st
     fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     what = f"{METHOD_NAMES.get(method, method)} vs random control of the same size, along {sweep}"
-    return Figure(f"{sweep}_sweep", fig, sources.results_caption(what, rows))
+    return Figure(SWEEP_NAMES[sweep], fig, sources.results_caption(what, rows))
 
 
 def tradeoff_figure(sources: Sources, method: str = "paper", metric: str | None = None,

@@ -89,8 +89,9 @@ def save_table(table: Table, out: Path) -> list[Path]:
     return [md, csv]
 
 
-def parser(doc: str, cube: bool = False, results: bool = False) -> argparse.ArgumentParser:
-    """The arguments every script takes: the stores it reads and where it writes."""
+def parser(doc: str, cube: bool = False, results: bool = False, edits: bool = False) -> argparse.ArgumentParser:
+    """The arguments every script takes: the stores it reads and where it writes; with
+    `edits`, which edits a figure of effects shows (see `held`)."""
     found = argparse.ArgumentParser(description=doc.strip().split("\n\n")[0])
     if cube:
         found.add_argument("--cube", type=Path, default=DEFAULT_CUBE, help="activation cube store")
@@ -100,8 +101,20 @@ def parser(doc: str, cube: bool = False, results: bool = False) -> argparse.Argu
                            help="results store written by `nnvalues evaluate`")
         found.add_argument("--evidence", type=Path, default=None,
                            help="its evidence CSV (`nnvalues report --csv`), to skip recomputing it")
+    if edits:
+        found.add_argument("--method", default="paper", help="selection method shown against its random control")
+        found.add_argument("--metric", default=None, help="value metric (default: contrast, else G-Eval, else likert)")
+        for axis, kind, text in (("gamma", float, "edit strength"), ("neurons", int, "neurons per role (0: all)"),
+                                 ("threshold", float, "the paper's threshold")):
+            found.add_argument(f"--{axis}", type=kind, default=None,
+                               help=f"hold the {text} at this value (default: 2 / all / 0.03 if held, else the most common)")
     found.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the files")
     return found
+
+
+def held(args: argparse.Namespace, sweep: str | None = None) -> dict[str, float | None]:
+    """The axes a figure holds fixed, as `--gamma/--neurons/--threshold` gave them."""
+    return {axis: getattr(args, axis) for axis in ("gamma", "neurons", "threshold") if axis != sweep}
 
 
 def run(name: str, build: Callable[[], Sequence[Figure | Table]], out: Path) -> int:

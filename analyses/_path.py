@@ -1,0 +1,8 @@
+"""Import nnvalues from this repository, whichever copy is installed (imported first by every script)."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))

@@ -1,0 +1,32 @@
+"""The PVQ40 profile of Schwartz's ten basic values (mean self-rating, centred on the model's
+mean) for the unedited model and for positive and negative edits of each dimension, on the
+values' circular arrangement (polar plot).
+
+    python analyses/pvq40_profile.py [--results stores/study-smollm2.zarr] [--method paper] [--gamma 2]
+
+Reads the PVQ40 item ratings of the results store's cells (`--metrics likert`). Writes
+pvq40_profile.{png,svg}.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import _path  # noqa: F401
+
+from nnvalues.figures.output import parser, run
+from nnvalues.figures.pvq_profile import profile_figure
+from nnvalues.figures.sources import Sources
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parser(__doc__, results=True)
+    options.add_argument("--method", default="paper", help="selection method of the edits shown")
+    options.add_argument("--gamma", type=float, default=None, help="edit strength (default: 2 if held)")
+    args = options.parse_args(argv)
+    sources = Sources(results=args.results)
+    return run("pvq40_profile", lambda: [profile_figure(sources, args.method, args.gamma)], args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Regenerate every figure (PNG and SVG) and table (Markdown and CSV) from the committed
+stores, with no network and no key: the activation cube's figures, then the results
+store's, from one evidence table computed once (written as evidence.csv).
+
+    python analyses/run_all.py [--cube stores/activations.zarr] [--results stores/study-smollm2.zarr]
+        [--out analyses/figures]
+
+A script whose store lacks what it needs prints one "skipped" line; the exit status is
+non-zero only when a script fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import _path  # noqa: F401
+
+from nnvalues.figures.output import DEFAULT_CUBE, DEFAULT_OUT, DEFAULT_RESULTS
+
+CUBE_SCRIPTS = ("layer_distribution", "chance_counts", "neuron_overlap")
+RESULTS_SCRIPTS = ("gamma_sweep", "neuron_count_sweep", "threshold_tradeoff", "edit_tables",
+                   "specificity_heatmap", "pvq40_profile")
+
+EVIDENCE_READERS = RESULTS_SCRIPTS[:-1]
+"""The scripts that read the evidence table (the PVQ40 profile reads item ratings)."""
+
+
+def evidence_csv(results: Path, out: Path) -> Path | None:
+    """The results store's evidence table, computed once for every script."""
+    from nnvalues.errors import StoreError
+    from nnvalues.evaluate.evidence import evidence_table
+    from nnvalues.evaluate.report import to_csv
+    from nnvalues.storage import atomic_write_text
+
+    try:
+        table = evidence_table(results)
+    except StoreError as reason:
+        print(f"evidence: skipped ({reason})")
+        return None
+    path = out / "evidence.csv"
+    atomic_write_text(path, to_csv(table))
+    print(f"evidence: wrote {path} ({len(table)} rows)")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--cube", type=Path, default=DEFAULT_CUBE)
+    options.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    options.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = options.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    failed = []
+    common = ["--out", str(args.out)]
+    runs = [(name, ["--cube", str(args.cube), *common]) for name in CUBE_SCRIPTS]
+    if args.results.exists():
+        evidence = evidence_csv(args.results, args.out)
+        extra = ["--evidence", str(evidence)] if evidence is not None else []
+        runs += [(name, ["--results", str(args.results), *(extra if name in EVIDENCE_READERS else []), *common])
+                 for name in RESULTS_SCRIPTS]
+    else:
+        print(f"results: skipped (no results store at {args.results}: run `nnvalues evaluate` first)")
+    for name, script_args in runs:
+        if importlib.import_module(name).main(script_args) != 0:
+            failed.append(name)
+    print(f"done in {time.perf_counter() - started:.0f} s; figures and tables in {args.out}"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The 4 x 4 specificity matrix: the effect of editing one dimension's neurons (rows) on
+every dimension's measure (columns), against the unedited model, per direction; cells
+marked * where the Holm-adjusted test passes.
+
+    python analyses/specificity_heatmap.py [--results stores/study-smollm2.zarr] [--evidence evidence.csv]
+        [--method paper] [--metric contrast]
+
+Reads the results store's evidence table (or its CSV); needs edits measured on other
+dimensions (`nnvalues evaluate --measure-dimensions all`). Writes specificity_heatmap.{png,svg}.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import _path  # noqa: F401
+
+from nnvalues.figures.effect_figures import specificity_figure
+from nnvalues.figures.output import held, parser, run
+from nnvalues.figures.sources import Sources
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__, results=True, edits=True).parse_args(argv)
+    sources = Sources(results=args.results, evidence_csv=args.evidence)
+    return run("specificity_heatmap", lambda: [specificity_figure(sources, args.method, args.metric,
+                                                                  **held(args))], args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
