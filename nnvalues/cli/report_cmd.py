@@ -26,6 +26,7 @@ def report(
     resamples: int = typer.Option(DEFAULT_RESAMPLES, help="Bootstrap resamples (at least 2000)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap and of Monte Carlo sign flips."),
     csv: Optional[Path] = typer.Option(None, help="Write the evidence table (one row per cell x metric) to this CSV file."),
+    html: Optional[Path] = typer.Option(None, help="Write one self-contained HTML page (figures, tables, provenance) to this file."),
 ) -> None:
     """Print mean [95% CI] per method and dimension and the paired differences, with the
     tests that survive Holm or BH correction marked *."""
@@ -40,6 +41,11 @@ def report(
     if csv is not None:
         atomic_write_text(csv, to_csv(table))
         typer.echo(f"\nwrote {len(table)} rows to {csv}")
+    if html is not None:
+        from nnvalues.figures.html_report import html_report
+
+        atomic_write_text(html, html_report(results, table, shown))
+        typer.echo(f"wrote {html}")
 
 
 COMMANDS = {"report": report}
