@@ -14,18 +14,17 @@ import sys
 import _path  # noqa: F401
 
 from nnvalues.figures.neuron_figures import THRESHOLDS, chance_figure
-from nnvalues.figures.output import parser, run
-from nnvalues.figures.sources import Sources
+from nnvalues.figures.output import script_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parser(__doc__, cube=True)
-    options.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)),
-                         help="comma-separated thresholds on |delta|")
-    args = options.parse_args(argv)
-    thresholds = tuple(float(t) for t in args.thresholds.split(","))
-    sources = Sources(cube=args.cube, model=args.model)
-    return run("chance_counts", lambda: chance_figure(sources, thresholds), args.out)
+    def thresholds(options) -> None:
+        options.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)),
+                             help="comma-separated thresholds on |delta|")
+
+    def build(args, sources):
+        return chance_figure(sources, tuple(float(t) for t in args.thresholds.split(",")))
+    return script_main("chance_counts", __doc__, argv, build, thresholds, cube=True)
 
 
 if __name__ == "__main__":

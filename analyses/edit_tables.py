@@ -16,14 +16,12 @@ import sys
 import _path  # noqa: F401
 
 from nnvalues.figures.effect_figures import edit_tables
-from nnvalues.figures.output import held, parser, run
-from nnvalues.figures.sources import Sources
+from nnvalues.figures.output import held, script_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser(__doc__, results=True, edits=True).parse_args(argv)
-    sources = Sources(results=args.results, evidence_csv=args.evidence)
-    return run("edit_tables", lambda: edit_tables(sources, args.metric, **held(args)), args.out)
+    return script_main("edit_tables", __doc__, argv, lambda args, sources: edit_tables(
+        sources, args.metric, **held(args)), results=True, edits=True)
 
 
 if __name__ == "__main__":

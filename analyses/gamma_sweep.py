@@ -13,15 +13,12 @@ import sys
 import _path  # noqa: F401
 
 from nnvalues.figures.effect_figures import sweep_figure
-from nnvalues.figures.output import held, parser, run
-from nnvalues.figures.sources import Sources
+from nnvalues.figures.output import held, script_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser(__doc__, results=True, edits=True).parse_args(argv)
-    sources = Sources(results=args.results, evidence_csv=args.evidence)
-    return run("gamma_sweep", lambda: [sweep_figure(sources, "gamma", args.method, args.metric,
-                                               **held(args, "gamma"))], args.out)
+    return script_main("gamma_sweep", __doc__, argv, lambda args, sources: [sweep_figure(
+        sources, "gamma", args.method, args.metric, **held(args, "gamma"))], results=True, edits=True)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,12 @@ import sys
 import _path  # noqa: F401
 
 from nnvalues.figures.effect_figures import sweep_figure
-from nnvalues.figures.output import held, parser, run
-from nnvalues.figures.sources import Sources
+from nnvalues.figures.output import held, script_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser(__doc__, results=True, edits=True).parse_args(argv)
-    sources = Sources(results=args.results, evidence_csv=args.evidence)
-    return run("neuron_count_sweep", lambda: [sweep_figure(sources, "neurons", args.method, args.metric,
-                                               **held(args, "neurons"))], args.out)
+    return script_main("neuron_count_sweep", __doc__, argv, lambda args, sources: [sweep_figure(
+        sources, "neurons", args.method, args.metric, **held(args, "neurons"))], results=True, edits=True)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,12 @@ import sys
 import _path  # noqa: F401
 
 from nnvalues.figures.neuron_figures import overlap_figure
-from nnvalues.figures.output import parser, run
-from nnvalues.figures.sources import Sources
+from nnvalues.figures.output import rules_of, script_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parser(__doc__, cube=True)
-    options.add_argument("--threshold", type=float, default=0.03, help="the paper's rule: |delta| >= t")
-    options.add_argument("--fdr", type=float, default=0.05, help="false discovery rate of the FDR rule")
-    args = options.parse_args(argv)
-    sources = Sources(cube=args.cube, model=args.model)
-    rules = [("threshold", args.threshold), ("fdr", args.fdr)]
-    return run("neuron_overlap", lambda: overlap_figure(sources, rules), args.out)
+    return script_main("neuron_overlap", __doc__, argv, lambda args, sources: overlap_figure(sources, rules_of(args)),
+                       cube=True, rules=True)
 
 
 if __name__ == "__main__":

@@ -14,18 +14,16 @@ import sys
 
 import _path  # noqa: F401
 
-from nnvalues.figures.output import parser, run
+from nnvalues.figures.output import script_main
 from nnvalues.figures.pvq_profile import profile_figure
-from nnvalues.figures.sources import Sources
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parser(__doc__, results=True)
-    options.add_argument("--method", default="paper", help="selection method of the edits shown")
-    options.add_argument("--gamma", type=float, default=None, help="edit strength (default: 2 if held)")
-    args = options.parse_args(argv)
-    sources = Sources(results=args.results)
-    return run("pvq40_profile", lambda: [profile_figure(sources, args.method, args.gamma)], args.out)
+    def options(found) -> None:
+        found.add_argument("--method", default="paper", help="selection method of the edits shown")
+        found.add_argument("--gamma", type=float, default=None, help="edit strength (default: 2 if held)")
+    return script_main("pvq40_profile", __doc__, argv, lambda args, sources: [profile_figure(
+        sources, args.method, args.gamma)], options, results=True)
 
 
 if __name__ == "__main__":

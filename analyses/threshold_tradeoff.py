@@ -15,15 +15,12 @@ import sys
 import _path  # noqa: F401
 
 from nnvalues.figures.effect_figures import tradeoff_figure
-from nnvalues.figures.output import held, parser, run
-from nnvalues.figures.sources import Sources
+from nnvalues.figures.output import held, script_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser(__doc__, results=True, edits=True).parse_args(argv)
-    sources = Sources(results=args.results, evidence_csv=args.evidence)
-    return run("threshold_tradeoff", lambda: [tradeoff_figure(sources, args.method, args.metric,
-                                                              **held(args, "threshold"))], args.out)
+    return script_main("threshold_tradeoff", __doc__, argv, lambda args, sources: [tradeoff_figure(
+        sources, args.method, args.metric, **held(args, "threshold"))], results=True, edits=True)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,9 @@ def test_each_script_skips_what_its_store_lacks_in_one_line(stores, tmp_path, ca
     assert (out / "table1_positive_edits.csv").exists() and not (out / "gamma_sweep.png").exists()
     assert script("layer_distribution").main(["--cube", str(tmp_path / "none.zarr"), "--out", str(out)]) == 0
     assert "skipped (no activation cube at" in capsys.readouterr().out
-    assert script("gamma_sweep").main(["--results", str(plain), "--gamma", "7", "--out", str(out)]) == 0
+    assert script("neuron_count_sweep").main(["--results", str(plain), "--gamma", "7", "--out", str(out)]) == 0
+    assert "skipped (no gamma 7 (the store holds 1))" in capsys.readouterr().out
+    assert script("edit_tables").main(["--results", str(plain), "--gamma", "7", "--out", str(out)]) == 0
     assert "no gamma 7" in capsys.readouterr().out
 
 

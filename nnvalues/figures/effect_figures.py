@@ -124,18 +124,19 @@ def edit_tables(sources: Sources, metric: str | None = None, **chosen: float | N
     """Tables 1 (positive edits) and 4 (negative edits): mean [95% CI] per method and dimension."""
     table = sources.evidence()
     metric = value_metric(table, metric)
-    made = []
+    made, reasons = [], []
     for number, direction in ((1, "positive"), (4, "negative")):
         try:
             frame = methods_by_dimension(table, metric, direction, **chosen)
-        except Skip:
+        except Skip as reason:
+            reasons.append(str(reason))
             continue
         rows = table[(table["metric"] == metric) & (table["direction"].isin([direction, "none"]))]
         title = f"Table {number}: {direction} edits, {metric_label(metric)}, mean [95% CI]"
         made.append(Table(f"table{number}_{direction}_edits", title, frame,
                           sources.results_caption(f"{direction} edits, every method in the store", rows)))
     if not made:
-        raise Skip(f"no edits scored on {metric}")
+        raise Skip("; ".join(reasons))
     return made
 
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import matplotlib
 
@@ -18,6 +18,9 @@ import pandas as pd  # noqa: E402
 
 from nnvalues.errors import StoreError, UsageError  # noqa: E402
 from nnvalues.storage import atomic_write_bytes, atomic_write_text  # noqa: E402
+
+if TYPE_CHECKING:
+    from nnvalues.figures.sources import Sources
 
 DEFAULT_CUBE = Path("stores/activations.zarr")
 DEFAULT_RESULTS = Path("stores/study-smollm2.zarr")
@@ -89,9 +92,11 @@ def save_table(table: Table, out: Path) -> list[Path]:
     return [md, csv]
 
 
-def parser(doc: str, cube: bool = False, results: bool = False, edits: bool = False) -> argparse.ArgumentParser:
+def parser(doc: str, cube: bool = False, results: bool = False, edits: bool = False,
+           rules: bool = False) -> argparse.ArgumentParser:
     """The arguments every script takes: the stores it reads and where it writes; with
-    `edits`, which edits a figure of effects shows (see `held`)."""
+    `edits`, which edits a figure of effects shows (see `held`); with `rules`, the paper's
+    threshold and the FDR rate (see `rules_of`)."""
     found = argparse.ArgumentParser(description=doc.strip().split("\n\n")[0])
     if cube:
         found.add_argument("--cube", type=Path, default=DEFAULT_CUBE, help="activation cube store")
@@ -101,6 +106,9 @@ def parser(doc: str, cube: bool = False, results: bool = False, edits: bool = Fa
                            help="results store written by `nnvalues evaluate`")
         found.add_argument("--evidence", type=Path, default=None,
                            help="its evidence CSV (`nnvalues report --csv`), to skip recomputing it")
+    if rules:
+        found.add_argument("--threshold", type=float, default=0.03, help="the paper's rule: |delta| >= t")
+        found.add_argument("--fdr", type=float, default=0.05, help="false discovery rate of the FDR rule")
     if edits:
         found.add_argument("--method", default="paper", help="selection method shown against its random control")
         found.add_argument("--metric", default=None, help="value metric (default: contrast, else G-Eval, else likert)")
@@ -115,6 +123,25 @@ def parser(doc: str, cube: bool = False, results: bool = False, edits: bool = Fa
 def held(args: argparse.Namespace, sweep: str | None = None) -> dict[str, float | None]:
     """The axes a figure holds fixed, as `--gamma/--neurons/--threshold` gave them."""
     return {axis: getattr(args, axis) for axis in ("gamma", "neurons", "threshold") if axis != sweep}
+
+
+def rules_of(args: argparse.Namespace) -> list[tuple[str, float]]:
+    return [("threshold", args.threshold), ("fdr", args.fdr)]
+
+
+def script_main(name: str, doc: str, argv: Sequence[str] | None,
+                build: Callable[[argparse.Namespace, "Sources"], Sequence[Figure | Table]],
+                extra: Callable[[argparse.ArgumentParser], None] | None = None, **flags: bool) -> int:
+    """A script's whole life: parse its arguments, open its stores, build, write or skip."""
+    from nnvalues.figures.sources import Sources
+
+    options = parser(doc, **flags)
+    if extra is not None:
+        extra(options)
+    args = options.parse_args(argv)
+    sources = Sources(cube=getattr(args, "cube", None), results=getattr(args, "results", None),
+                      evidence_csv=getattr(args, "evidence", None), model=getattr(args, "model", None))
+    return run(name, lambda: build(args, sources), args.out)
 
 
 def run(name: str, build: Callable[[], Sequence[Figure | Table]], out: Path) -> int:
