@@ -1,6 +1,7 @@
 """`nnvalues report`: the evidence of a results store - mean [95% CI] per method and
 dimension, paired differences against the unedited model and the random control, and
-significance after multiple-testing correction; `--csv` writes one row per cell x metric."""
+significance after multiple-testing correction; `--csv` writes one row per cell x metric,
+`--html` one self-contained page with the figures and the provenance."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ DEFAULT_CUBE = Path("stores/activations.zarr")
 DEFAULT_RESULTS = Path("stores/study-smollm2.zarr")
 DEFAULT_OUT = Path("analyses/figures")
 FORMATS = ("png", "svg")
+STABLE_METADATA = {"png": {"Software": None}, "svg": {"Date": None}}
 
 
 class Skip(Exception):
@@ -70,7 +71,8 @@ def render(figure: Figure, fmt: str) -> bytes:
     fig = figure.figure
     fig.text(0.0, -0.06, figure.caption, fontsize=7, ha="left", va="top", wrap=True, color="0.3")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": figure.name}):  # the same figure, the same bytes
+        fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=STABLE_METADATA[fmt])
     fig.texts.pop()
     return buffer.getvalue()
 
