@@ -40,7 +40,7 @@ def open_results(path: Path | str) -> xr.Dataset:
     return table.set_index(axes).to_xarray()
 
 
-def _method_label(row: pd.Series) -> str:
+def method_label(row: pd.Series) -> str:
     def own(method: str, threshold: float) -> str:
         name = METHOD_NAMES.get(method, method)
         return f"{name} t={threshold:g}" if method == "paper" else name
@@ -59,7 +59,7 @@ def _marked(text: str, adjusted: float) -> str:
     return f"{text} *" if np.isfinite(adjusted) and adjusted < ALPHA else text
 
 
-def _order(rows: pd.DataFrame) -> pd.DataFrame:
+def order_rows(rows: pd.DataFrame) -> pd.DataFrame:
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
     return rows.assign(_r=rows["method"].map(rank), _c=rows["control_of"].map(rank).fillna(-1)) \
         .sort_values(["_r", "_c", "threshold"]).drop(columns=["_r", "_c"])
@@ -95,7 +95,7 @@ def tables(table: pd.DataFrame, correction: str = "holm",
         count = "all selected neurons" if neurons == 0 else f"{neurons} neurons per role"
         what = METRIC_NAMES.get(metric, metric)
         levels, diffs = [], []
-        for label, rows in _order(here).groupby(here.apply(_method_label, axis=1), sort=False):
+        for label, rows in order_rows(here).groupby(here.apply(method_label, axis=1), sort=False):
             by_dim = {r["dimension"]: r for _, r in rows.iterrows()}
             levels.append([label] + [_interval(by_dim[d]["mean"], by_dim[d]["ci_low"], by_dim[d]["ci_high"])
                                      + f" (n={by_dim[d]['n']})" if d in by_dim else "-" for d in dims])
@@ -139,7 +139,7 @@ def _specificity(table: pd.DataFrame, adjusted: str, sets: set[str] | None,
             rows = {r["measured_dimension"]: r for _, r in part[part["dimension"] == dim].iterrows()}
             lines.append([lookup_dimension(dim).name] +
                          [_difference(rows[m], adjusted) if m in rows else "-" for m in measured])
-        label = _method_label(part.iloc[0])
+        label = method_label(part.iloc[0])
         out.append(_markdown(f"{model} · {set_name} · specificity of {label}, {direction} edit, gamma "
                              f"{gamma:g} · {METRIC_NAMES.get(metric, metric)}: vs unedited / vs random "
                              "(rows: edited dimension, columns: measured dimension)",

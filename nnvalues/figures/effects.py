@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from nnvalues.evaluate.grid import RANDOM, UNEDITED
-from nnvalues.evaluate.report import METRIC_NAMES, _method_label, _order
+from nnvalues.evaluate.report import METRIC_NAMES, method_label, order_rows
 from nnvalues.figures.output import Skip
 
 AXES = ("gamma", "neurons", "threshold")
@@ -82,7 +82,7 @@ def method_and_control(table: pd.DataFrame, metric: str, method: str, sweep: str
     rows = hold(rows, sweep, **chosen)
     if sweep is not None and rows[sweep].nunique() < 2:
         raise Skip(f"no {sweep} axis: {method} edits on {metric} have one {sweep} only")
-    return rows.assign(series=rows.apply(_method_label, axis=1))
+    return rows.assign(series=rows.apply(method_label, axis=1))
 
 
 def unedited(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -106,10 +106,10 @@ def methods_by_dimension(table: pd.DataFrame, metric: str, direction: str, **cho
         raise Skip(f"no {direction} edits scored on {metric}")
     edited = pd.concat([hold(edited[edited["method"] == m], None, **chosen)
                         for m in dict.fromkeys(edited["method"])])
-    rows = _order(pd.concat([unedited(table, metric), edited]))
+    rows = order_rows(pd.concat([unedited(table, metric), edited]))
     dims = [d for d in DIMENSION_IDS if d in set(rows["dimension"])]
     lines = []
-    for label, part in rows.groupby(rows.apply(_method_label, axis=1), sort=False):
+    for label, part in rows.groupby(rows.apply(method_label, axis=1), sort=False):
         by_dim = {r["dimension"]: r for _, r in part.iterrows()}
         lines.append([label] + [interval(by_dim[d]["mean"], by_dim[d]["ci_low"], by_dim[d]["ci_high"])
                                 if d in by_dim else "-" for d in dims])

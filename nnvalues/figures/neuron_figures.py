@@ -13,9 +13,9 @@ import xarray as xr
 from nnvalues.errors import UsageError
 from nnvalues.figures.output import Figure, Skip, Table
 from nnvalues.figures.sources import Sources
-from nnvalues.select.api import Rule, apply_rule
 from nnvalues.select.null_layers import ChanceCount, fdr_chance, threshold_chance
-from nnvalues.select.rules import Selection
+from nnvalues.select.rules import FDR, Threshold, TopK
+from nnvalues.select.selection import Selection
 from nnvalues.taxonomy import dimension as lookup
 
 PAPER_RULE = ("threshold", 0.03)
@@ -30,7 +30,8 @@ def rule_label(kind: str, value: float) -> str:
 
 def choose(cell: xr.Dataset, kind: str, value: float) -> Selection:
     """The neurons a rule selects in one cell (value and opposite roles)."""
-    return apply_rule(cell, Rule(kind, float(value)))[0]
+    rule = {"threshold": Threshold, "fdr": FDR, "top-k": TopK}[kind]
+    return rule(int(value) if kind == "top-k" else float(value)).choose(cell)
 
 
 def chance(cell: xr.Dataset, kind: str, value: float) -> ChanceCount | None:

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from nnvalues.errors import UsageError
+from nnvalues.select.chance import pass_probabilities
 from nnvalues.select.significance import bh_qvalues, mcnemar_pvalues, validate_fdr
 
 DEFAULT_DRAWS = 400
-TOLERANCE = 1e-9
+
 """delta values this close to the threshold count as on it (float rounding)."""
 
 
@@ -59,20 +59,6 @@ def discordant_counts(cell: xr.Dataset) -> tuple[np.ndarray, np.ndarray, int]:
     b = cell["positive_only"].transpose("layer", "neuron").values.astype(np.int64)
     c = cell["negative_only"].transpose("layer", "neuron").values.astype(np.int64)
     return b, c, pairs
-
-
-def pass_probabilities(discordant: np.ndarray, pairs: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """P(delta >= t) and P(delta <= -t) under random flips, for each discordant count."""
-    d = np.asarray(discordant, dtype=np.int64)
-    value, opposite = np.zeros(d.shape), np.zeros(d.shape)
-    for count in np.unique(d):
-        k = np.arange(count + 1)
-        delta = (2 * k - count) / pairs
-        pmf = stats.binom.pmf(k, count, 0.5)
-        here = d == count
-        value[here] = pmf[delta >= threshold - TOLERANCE].sum()
-        opposite[here] = pmf[delta <= -threshold + TOLERANCE].sum()
-    return value, opposite
 
 
 def threshold_chance(cell: xr.Dataset, threshold: float, draws: int = DEFAULT_DRAWS,
