@@ -71,3 +71,16 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture
 def prompts_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "prompts.jsonl", make_records(paired=5, unpaired=3))
+
+
+def measure_cube(model_dir: Path, root: Path,
+                 dimensions: tuple[str, ...] = ("openness_to_change", "self_enhancement")) -> Path:
+    """A cube at root/cube.zarr: five paired questions per dimension measured on a tiny model."""
+    import nnvalues
+
+    rows = [dict(r, id=f"{d[:2]}-{r['id']}", pair=f"{d[:2]}-{r['pair']}")
+            for d in dimensions for r in make_records(d, paired=5)]
+    cube = root / "cube.zarr"
+    nnvalues.locate(str(model_dir), prompts=write_jsonl(root / "p.jsonl", rows), store=cube,
+                    show_progress=False)
+    return cube

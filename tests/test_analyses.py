@@ -21,7 +21,7 @@ from nnvalues.evaluate import Grid, evaluate
 from nnvalues.evaluate.likert import Instrument, LikertItem
 from nnvalues.intervene import GenerationSettings
 from tests.cli import run_cli
-from tests.conftest import make_records, write_jsonl
+from tests.conftest import measure_cube
 from tests.test_evaluate import commands  # noqa: F401  (the CLI fixture)
 
 ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
@@ -42,10 +42,7 @@ RESULTS_FILES = ["evidence.csv", "gamma_sweep.png", "gamma_sweep.svg", "neuron_c
 def stores(tiny_model_dir, tmp_path_factory):
     model = tiny_model_dir("llama")
     root = tmp_path_factory.mktemp("analyses")
-    rows = [dict(r, id=f"{d[:2]}-{r['id']}", pair=f"{d[:2]}-{r['pair']}")
-            for d in DIMS for r in make_records(d, paired=5)]
-    cube = root / "cube.zarr"
-    nnvalues.locate(str(model), prompts=write_jsonl(root / "p.jsonl", rows), store=cube, show_progress=False)
+    cube = measure_cube(model, root, DIMS)
     options = dict(cube=cube, results=root / "r.zarr", metrics=("contrast", "likert", "fluency"), limit=2,
                    settings=GenerationSettings(max_new_tokens=4, batch_size=8), reference_tokens=4,
                    instruments=[PVQ], show_progress=False)

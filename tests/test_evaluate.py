@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import nnvalues
 from nnvalues.errors import StoreError, UsageError
 from nnvalues.evaluate import Grid, ResultsStore, evaluate, evidence_table, open_results, tables
 from nnvalues.evaluate.grid import parse_neurons
@@ -20,7 +19,7 @@ from nnvalues.judge.local import LocalJudge
 from nnvalues.models.loading import load_model
 from nnvalues.select import list_sets
 from tests.cli import assert_one_line_error, run_cli
-from tests.conftest import make_records, write_jsonl
+from tests.conftest import measure_cube
 from tests.openai_server import closed_port
 
 VALUEBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "valuebench"
@@ -33,10 +32,7 @@ def tiny(tiny_model_dir, tmp_path_factory):
     """A tiny Llama, a cube of two dimensions measured on it, and a local judge on it."""
     model = tiny_model_dir("llama")
     root = tmp_path_factory.mktemp("evaluate")
-    rows = [dict(r, id=f"{d[:2]}-{r['id']}", pair=f"{d[:2]}-{r['pair']}")
-            for d in DIMS for r in make_records(d, paired=5)]
-    nnvalues.locate(str(model), prompts=write_jsonl(root / "p.jsonl", rows), store=root / "cube.zarr",
-                    show_progress=False)
+    measure_cube(model, root, DIMS)
     judge = LocalJudge(load_model(str(model)), batch_size=4)
     return model, root / "cube.zarr", judge
 

@@ -22,7 +22,7 @@ from nnvalues.intervene.edits import build_edit
 from nnvalues.intervene.questions import render_questions
 from nnvalues.select import load_set
 from tests.cli import run_cli
-from tests.conftest import make_records, write_jsonl
+from tests.conftest import measure_cube
 from tests.test_evaluate import commands  # noqa: F401  (the CLI fixture)
 
 DIMS = ("openness_to_change", "self_enhancement")
@@ -38,10 +38,7 @@ JUDGE_FREE = ("contrast", "likert", "fluency")
 def tiny(tiny_model_dir, tmp_path_factory):
     model = tiny_model_dir("llama")
     root = tmp_path_factory.mktemp("judge-free")
-    rows = [dict(r, id=f"{d[:2]}-{r['id']}", pair=f"{d[:2]}-{r['pair']}")
-            for d in DIMS for r in make_records(d, paired=5)]
-    nnvalues.locate(str(model), prompts=write_jsonl(root / "p.jsonl", rows), store=root / "cube.zarr",
-                    show_progress=False)
+    measure_cube(model, root, DIMS)
     return model, root / "cube.zarr"
 
 
