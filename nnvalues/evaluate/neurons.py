@@ -38,6 +38,12 @@ class SelectionOptions:
     match_layers: bool = True
     """Random controls place as many neurons in each layer as their reference has there."""
 
+    def __post_init__(self) -> None:
+        """Checked when made, so a bad option is refused before any store is touched."""
+        Threshold(self.threshold)
+        TopK(self.top_k)
+        FDR(self.fdr, self.test)  # type: ignore[arg-type]
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
