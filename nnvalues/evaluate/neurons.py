@@ -40,7 +40,6 @@ class SelectionOptions:
 
     def __post_init__(self) -> None:
         """Checked when made, so a bad option is refused before any store is touched."""
-        Threshold(self.threshold)
         TopK(self.top_k)
         FDR(self.fdr, self.test)  # type: ignore[arg-type]
 
