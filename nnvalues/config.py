@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from nnvalues.errors import UsageError
+
 CACHE_ENV = "NNVALUES_CACHE_DIR"
 THREADS_ENV = "NNVALUES_THREADS"
 STORE_ENV = "NNVALUES_STORE"
@@ -39,6 +41,25 @@ def default_threads() -> int:
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str) -> str:
+    """`device` if torch can use it here, else a one-line error naming the fix."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"unknown --device {device!r}: use cpu or cuda (cuda:1 for a second GPU)") from None
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {device} is not supported: use cpu or cuda")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise UsageError(f"--device {device}: torch sees {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device}: MPS is not available here; use --device cpu")
+    return device
 
 
 def configure_torch(device: str) -> None:

@@ -35,3 +35,13 @@ _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
 def as_flags(message: str) -> str:
     """A library message with its `parameter` names written as command-line flags."""
     return _PARAMETER.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+_SECRET_QUERY = re.compile(r"([?&](?:api[_-]?key|key|token|access_token|password|secret)=)[^&\s]+",
+                           re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with credentials inside URLs (user:password@, ?key=...) replaced by ***."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", text))

@@ -10,6 +10,7 @@ cube as an uninterrupted one. Without a store nothing touches the disk.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,8 +148,8 @@ def locate(
                 "prompts: p needs N > 0 for both polarities"
             )
     store_path = Path(store) if store is not None else None
-    if store_path is not None and store_path.exists() and any(store_path.iterdir()):
-        CubeStore.open(store_path)
+    if store_path is not None:
+        CubeStore.check_location(store_path)
     loaded = (model if isinstance(model, LoadedModel)
               else execution.load(model, device=device, dtype=dtype))
     renderer = Renderer(loaded.tokenizer, template_mode)
@@ -167,9 +168,11 @@ def locate(
     try:
         for name, cell_records in by_dimension.items():
             cell = {**origin, "data_fingerprint": hash_json([r.to_json() for r in cell_records]),
-                    "seed": seed}
+                    "seed": seed, "batch_size": batch_size}
             started = time.perf_counter()
-            data, status = run.measure(name, cell_records, cell)
+            with (cube_store.cell_lock(model_key(loaded.name), name) if cube_store is not None
+                  else nullcontext()):  # one writer per cell; a second one is refused
+                data, status = run.measure(name, cell_records, cell)
             cells.append(label_cell(data))
             if on_cell is not None:
                 on_cell(_summary(data, status, started))
@@ -196,30 +199,27 @@ class _Run:
     def measure(self, name: str, records: list[PromptRecord],
                 cell: dict[str, Any]) -> tuple[xr.Dataset, str]:
         """One cell's dataset (with its provenance as attributes) and how it was obtained:
-        "measured", "resumed" or "already stored"."""
+        "measured", "resumed" or "already stored". The caller holds the cell's lock."""
         key = model_key(self.loaded.name)
         store = self.store
-        if store is not None and (held := store.cell_attrs(key, name)) is not None:
-            if held.get("data_fingerprint") != cell["data_fingerprint"]:
-                raise StoreError(
-                    f"{store.path} already holds {self.loaded.name} / {name} measured on other "
-                    f"prompts ({held.get('data_name')}); use another store"
-                )
-            self.progress.update(len(records))
-            return store.open_cell(key, name), "already stored"
+        if store is not None and (store.path / key / name).exists():
+            problem = store.cell_damage(key, name)
+            if problem is None:
+                held = store.cell_attrs(key, name) or {}
+                if held.get("data_fingerprint") != cell["data_fingerprint"]:
+                    raise StoreError(
+                        f"{store.path} already holds {self.loaded.name} / {name} measured on "
+                        f"other prompts ({held.get('data_name')}); use another store"
+                    )
+                self.progress.update(len(records))
+                return store.open_cell(key, name), "already stored"
+            if not self.restart:
+                raise StoreError(f"{store.path}: cell {key}/{name} is damaged ({problem}); "
+                                 "pass `restart` (--restart) to measure it again")
+            store.remove_cell(key, name)
         resume_key = {**self.settings, **cell, "package_version": __version__}
-        arch = self.loaded.architecture
-        tally, status = Tally(arch.n_layers, arch.n_neurons), "measured"
+        tally, status = self._resume(key, name, resume_key)
         checkpoint = store.checkpoint_path(key, name) if store is not None else None
-        if checkpoint is not None and checkpoint.exists() and not self.restart:
-            held_tally, held_meta = Tally.load(checkpoint)
-            if held_meta != resume_key:
-                raise StoreError(
-                    f"an unfinished measurement of {self.loaded.name} / {name} with other "
-                    "settings or prompts is in the store: rerun its command to finish it, or "
-                    "pass `restart`"
-                )
-            tally, status = held_tally, "resumed"
 
         units = make_units(records, [self.renderer.render(r) for r in records])
         self.progress.update(sum(len(u) for u in units[:tally.units_done]))
@@ -240,6 +240,34 @@ class _Run:
         if store is not None:
             store.write_cell(key, name, data)
         return data, status
+
+
+    def _resume(self, key: str, name: str, resume_key: dict[str, Any]) -> tuple[Tally, str]:
+        """The checkpointed totals of an unfinished run of the same command, or a fresh tally."""
+        arch = self.loaded.architecture
+        fresh = Tally(arch.n_layers, arch.n_neurons), "measured"
+        if self.store is None or self.restart:
+            return fresh
+        checkpoint = self.store.checkpoint_path(key, name)
+        if not checkpoint.exists():
+            return fresh
+        try:
+            held_tally, held_meta = Tally.load(checkpoint)
+        except Exception as exc:  # noqa: BLE001  (a torn or foreign file)
+            raise StoreError(f"the checkpoint {checkpoint} is unreadable ({type(exc).__name__}); "
+                             "pass `restart` (--restart) to measure the cell from the start") from None
+        if held_meta == resume_key:
+            return held_tally, "resumed"
+        if {**held_meta, "batch_size": resume_key["batch_size"]} == resume_key:
+            raise StoreError(
+                f"an unfinished measurement of {self.loaded.name} / {name} used batch size "
+                f"{held_meta.get('batch_size')} (float sums depend on it): rerun with that "
+                "batch size (--batch-size) to resume, or pass `restart`"
+            )
+        raise StoreError(
+            f"an unfinished measurement of {self.loaded.name} / {name} with other settings or "
+            "prompts is in the store: rerun its command to finish it, or pass `restart`"
+        )
 
 
 def _summary(data: xr.Dataset, status: str, started: float) -> CellSummary:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from nnvalues.errors import NnvaluesError
 
@@ -50,13 +51,20 @@ def connect(base_url: str | None, api_key: str | None = None, *, timeout: float 
 
 def create(client: Any, body: dict[str, Any], *, purpose: str = "", rate_hint: str = "") -> Any:
     """One chat completion; every failure becomes an EndpointError of one line."""
+    with endpoint_errors(client, body.get("model"), purpose=purpose, rate_hint=rate_hint):
+        return client.chat.completions.create(**body)
+
+
+@contextmanager
+def endpoint_errors(client: Any, model: str | None, *, purpose: str = "",
+                    rate_hint: str = "") -> Iterator[None]:
+    """Every failure of the openai client inside the block as one EndpointError line."""
     import openai
 
     url = str(client.base_url).rstrip("/")
     tries = f"tried {client.max_retries + 1} time(s)"
-    model = body.get("model")
     try:
-        return client.chat.completions.create(**body)
+        yield
     except openai.AuthenticationError:
         raise EndpointError(f"{url} rejected the API key (401); check {KEY_ENV}") from None
     except openai.PermissionDeniedError as exc:

@@ -18,6 +18,7 @@ class Result:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    capsys.readouterr()  # what earlier steps printed is not this command's output
     monkeypatch.setattr(sys, "argv", ["nnvalues", *map(str, args)])
     with pytest.raises(SystemExit) as exit_info:
         app()

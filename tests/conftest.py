@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,6 +15,30 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # `--dtype auto` would pick bfloat16 on some processors: tests compare against float32
 # computations, so they pin what auto means (tests of the choice itself unset it).
 os.environ.setdefault("NNVALUES_DTYPE", "float32")
+STRICT_SKIPS_ENV = "NNVALUES_STRICT_SKIPS"
+"""Set (CI does): a skipped test not marked `expected_skip` fails the run."""
+_UNEXPECTED_SKIPS: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and not hasattr(report, "wasxfail")
+            and item.get_closest_marker("expected_skip") is None):
+        _UNEXPECTED_SKIPS.append(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    if _UNEXPECTED_SKIPS and os.environ.get(STRICT_SKIPS_ENV):
+        terminalreporter.write_line(  # type: ignore[attr-defined]
+            f"{len(_UNEXPECTED_SKIPS)} skipped test(s) not marked expected_skip: "
+            + ", ".join(_UNEXPECTED_SKIPS), red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _UNEXPECTED_SKIPS and os.environ.get(STRICT_SKIPS_ENV) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -84,3 +110,21 @@ def measure_cube(model_dir: Path, root: Path,
     nnvalues.locate(str(model_dir), prompts=write_jsonl(root / "p.jsonl", rows), store=cube,
                     show_progress=False)
     return cube
+
+
+VALUEBENCH = Path(__file__).resolve().parent / "fixtures" / "valuebench"
+"""A tiny look-alike of the pinned ValueBench files (tests/fixtures/make_valuebench.py)."""
+
+
+@pytest.fixture
+def valuebench(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The look-alike folder, with the loader's checksum pins set to its files' own."""
+    from nnvalues.data.external import source
+
+    pins = {remote.name: dataclasses.replace(
+        remote, sha256=hashlib.sha256((VALUEBENCH / remote.name).read_bytes()).hexdigest())
+        for remote in source.FILES}
+    monkeypatch.setattr(source, "ORIENTATION", pins[source.ORIENTATION.name])
+    monkeypatch.setattr(source, "DEFINITIONS", pins[source.DEFINITIONS.name])
+    monkeypatch.setattr(source, "FILES", tuple(pins[remote.name] for remote in source.FILES))
+    return VALUEBENCH

@@ -22,7 +22,6 @@ from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import measure_cube
 from tests.openai_server import closed_port
 
-VALUEBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "valuebench"
 DIMS = ("openness_to_change", "self_enhancement")
 FAST = GenerationSettings(max_new_tokens=6, batch_size=8)
 
@@ -84,14 +83,13 @@ def test_dry_run_counts_then_the_run_stores_every_cell(tiny, tmp_path):
     assert (again.stored, len(again.todo), again.generations, again.judgements) == (5, 0, 0, 0)
 
 
-@pytest.mark.skipif(not VALUEBENCH.is_dir(), reason="needs ../shared/data/valuebench")
-def test_unedited_answers_are_generated_once_per_question(tiny, tmp_path):
+def test_unedited_answers_are_generated_once_per_question(tiny, tmp_path, valuebench):
     model, _, _ = tiny
     grid = Grid(models=(str(model),), methods=("paper",), dimensions=DIMS, sets=("pvq40",))
-    plan = run(tiny, tmp_path / "r.zarr", grid=grid, limit=10, source=VALUEBENCH, dry_run=True).plan
+    plan = run(tiny, tmp_path / "r.zarr", grid=grid, limit=10, source=valuebench, dry_run=True).plan
     # PVQ40's three hedonism portraits belong to both dimensions: asked once unedited.
     assert plan.generations == 10 + 7 + 2 * 10
-    run(tiny, tmp_path / "r.zarr", grid=grid, limit=10, source=VALUEBENCH, quality=False)
+    run(tiny, tmp_path / "r.zarr", grid=grid, limit=10, source=valuebench, quality=False)
     store = ResultsStore.open(tmp_path / "r.zarr")
     (key,) = store.models()
     a = store.read_cell(key, "pvq40--openness_to_change--unedited")

@@ -29,9 +29,14 @@ from nnvalues.data.external.schwartz import CONCORDANCE, read_hierarchy
 from nnvalues.data.external.source import FILES, NOTICE_NAME, cache_directory
 from nnvalues.errors import UsageError
 from tests.cli import assert_one_line_error, run_cli
+from tests.conftest import VALUEBENCH
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "valuebench"
-pytestmark = pytest.mark.skipif(not FIXTURE.is_dir(), reason="needs ../shared/data/valuebench")
+FIXTURE = VALUEBENCH
+
+
+@pytest.fixture(autouse=True)
+def pinned(valuebench: Path) -> None:
+    """Every test here reads the look-alike files, pinned by their own checksums."""
 
 # PVQ40 scoring key (Schwartz et al. 2001): portrait numbers of each basic value.
 SCORING_KEY = {
@@ -137,9 +142,11 @@ def test_hedonism_portraits_count_under_both_dimensions():
 
 def test_valuebench_items_per_dimension():
     items = load_valuebench(FIXTURE)
-    assert len(items) == 228
+    # The fixture's rows: LTO Tradition x4, JPI Risk Taking x2, CSF Desire to Gain Face,
+    # HEXACO Greed-Avoidance x2 and Altruism are placed; AB5C, SOV and PVQ40 rows are not.
+    assert len(items) == 10
     assert counts_by_dimension(items) == {
-        "openness_to_change": 46, "self_transcendence": 63, "conservation": 84, "self_enhancement": 46,
+        "openness_to_change": 2, "self_transcendence": 1, "conservation": 5, "self_enhancement": 3,
     }
     assert not any(item.questionnaire == "PVQ40" for item in items)  # PVQ40 is its own set
     assert len({item.id for item in items}) == len(items)
@@ -157,22 +164,25 @@ def test_valuebench_mapping_spot_checks():
     assert {(i.value, i.dimensions) for i in risk} == {("stimulation", ("openness_to_change",))}
     face = by_construct[("CSF", "Desire to Gain Face")]
     assert {i.dimensions for i in face} == {("conservation", "self_enhancement")}
+    (altruism,) = by_construct[("HEXACO", "Altruism")]
+    assert altruism.value == "benevolence" and altruism.dimensions == ("self_transcendence",)
     # Greed-Avoidance is the opposite of wealth: agreeing that money is unimportant is -1.
     greed = {i.text: i for i in by_construct[("HEXACO", "Greed-Avoidance")]}
-    assert greed["Having a lot of money is not especially important to me."].agreement == -1
-    assert greed["I would like to be seen driving around in a very expensive car."].agreement == 1
+    assert greed["Money matters little to me."].agreement == -1
+    assert greed["I would love to own a yacht."].agreement == 1
     assert {i.value for i in greed.values()} == {"power"}
     # Personality facets with no Schwartz goal stay out.
     assert ("AB5C", "Talkativeness") not in by_construct and ("SOV", "Political") not in by_construct
 
 
-def test_every_concordance_entry_names_a_real_construct_and_schwartz_value():
+def test_every_concordance_target_is_a_schwartz_value():
     files = valuebench_files(FIXTURE)
-    constructs = {(row.questionnaire, row.construct) for row in _read_rows(files.orientation)}
     hierarchy = read_hierarchy(files.definitions)
     for entry in CONCORDANCE:
-        assert (entry.questionnaire, entry.construct) in constructs, entry
         assert hierarchy.place(entry.target).dimensions, entry
+    constructs = {(row.questionnaire, row.construct) for row in _read_rows(files.orientation)}
+    named = {(c.questionnaire, c.construct) for c in CONCORDANCE}
+    assert len(constructs & named) == 5  # the fixture's placed constructs
 
 
 def test_evaluation_questions_for_a_dimension():
@@ -238,7 +248,7 @@ def test_download_populates_the_cache_and_a_second_load_needs_no_server(
     assert "MIT License" in notice and "Value4AI" in notice and "188773443c1f" in notice
     # The server is gone: the cache answers.
     assert load_pvq40() == first
-    assert counts_by_dimension(load_valuebench())["conservation"] == 84
+    assert counts_by_dimension(load_valuebench())["conservation"] == 5
 
 
 def test_refresh_and_a_damaged_cache_download_again(
@@ -283,11 +293,11 @@ def test_cli_counts_and_items(capsys: pytest.CaptureFixture[str], monkeypatch: p
     assert result.code == 0
     assert "40 items" in result.out and "hedonism 3" in result.out
     result = run_cli(capsys, monkeypatch, "dataset", "external", "--set", "valuebench",
-                     "--source", FIXTURE, "--dimension", "openness_to_change", "--limit", "4")
+                     "--source", FIXTURE, "--dimension", "conservation", "--limit", "4")
     assert result.code == 0
     lines = [json.loads(line) for line in result.out.splitlines()]
-    assert len(lines) == 4
-    assert all("openness_to_change" in line["dimensions"] for line in lines)
+    assert len(lines) == 4  # of the fixture's 5
+    assert all("conservation" in line["dimensions"] for line in lines)
     assert all(line["source"] == "valuebench" and line["question"] for line in lines)
 
 

@@ -51,6 +51,7 @@ def test_auto_follows_the_flags_and_the_probe(own_cache, fast):
     assert precision.resolve_dtype("float32", "cpu") == torch.float32
 
 
+@pytest.mark.expected_skip  # skipped where there is no x86 /proc/cpuinfo
 def test_flags_agree_with_proc_cpuinfo():
     flags = precision._cpuinfo_words("flags")
     if flags is None or precision.native_bf16_flags() is None:

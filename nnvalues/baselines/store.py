@@ -35,6 +35,8 @@ class ScoreStore(CubeStore):
     kind = "an nnvalues score store"
     made_by = "nnvalues baselines score"
     settings_keys = SCORE_MODEL_SETTINGS
+    required_attrs = ()
+    required_variables = ("score",)
 
     def methods(self, key: str) -> list[str]:
         folder = self.path / key

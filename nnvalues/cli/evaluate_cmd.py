@@ -23,6 +23,9 @@ from nnvalues.select import DEFAULT_FDR, PAPER_THRESHOLD
 from nnvalues.taxonomy import DIMENSION_IDS
 
 
+DRY_RUN_KEY = "dry-run-sends-no-request"
+
+
 def _items(text: str) -> list[str]:
     """Comma-separated values; an empty string is an empty axis (refused by the grid)."""
     return parse_list(text) or []
@@ -90,6 +93,7 @@ def evaluate(
     chosen = None
     if judge.strip().lower() != "none":
         chosen = make_judge(judge, mode=judge_mode, base_url=judge_base_url, samples=judge_samples,
+                            api_key=DRY_RUN_KEY if dry_run else None,  # a dry run sends nothing
                             temperature=judge_temperature, concurrency=judge_concurrency,
                             use_batch=judge_batch, batch_dir=Path(results) / "judge_batches",
                             batch_size=judge_batch_size, template_mode="auto", device=device,

@@ -23,7 +23,7 @@ from nnvalues.errors import UsageError
 from nnvalues.models.registry import DEFAULT_MODEL
 from nnvalues.select.rules import rule_from_options
 from nnvalues.taxonomy import dimension as lookup_dimension
-from nnvalues.storage import atomic_write_text
+from nnvalues.storage import atomic_write_text, check_output_file
 
 
 def _print(result: InterventionResult) -> None:
@@ -47,13 +47,13 @@ def intervene(
     question: Optional[List[str]] = typer.Argument(None, help="Question(s) to ask."),
     questions: Optional[Path] = typer.Option(None, help="File of questions: one per line, or JSONL with a question field."),
     model: str = typer.Option(DEFAULT_MODEL, help="Embedded name, repo id, directory or .gguf file."),
-    store: Optional[Path] = typer.Option(None, help="Store [default: stores/activations.zarr]."),
-    dimension: Optional[str] = typer.Option(None, help="Dimension [default: the store's first]."),
+    store: Optional[Path] = typer.Option(None, help="Store (default: stores/activations.zarr)."),
+    dimension: Optional[str] = typer.Option(None, help="Dimension (default: the store's first)."),
     direction: str = typer.Option("positive", help="positive (toward the value) or negative (away)."),
     gamma: str = typer.Option(str(PAPER_GAMMA), metavar="FLOAT", help="Scaling factor gamma (>= 0)."),
     edit: str = typer.Option("multiply", help="multiply (paper eq. 6) or add (NPTI-style)."),
     top_k: Optional[int] = typer.Option(None, help="Edit the N largest and N most negative deltas."),
-    threshold: Optional[float] = typer.Option(None, help="Edit |delta| >= T [default 0.03, the paper's]."),
+    threshold: Optional[float] = typer.Option(None, help="Edit |delta| >= T (default: 0.03, the paper's)."),
     fdr: Optional[float] = typer.Option(None, help="Edit neurons significant at false discovery rate Q."),
     test: str = typer.Option("mid-p", help="McNemar variant for --fdr: mid-p or exact."),
     random: bool = typer.Option(False, "--random", help="Edit a random control of the same size."),
@@ -65,7 +65,7 @@ def intervene(
     seed: int = typer.Option(0, help="Seed of the random control and of sampling."),
     batch_size: int = typer.Option(8, help="Questions generated together."),
     template_mode: str = typer.Option("auto", help="auto, chat or raw."),
-    device: Optional[str] = typer.Option(None, help="cpu or cuda [default: cuda when present]."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     json_: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     out: Optional[Path] = typer.Option(None, help="Also write the JSON result to this file."),
@@ -78,6 +78,8 @@ def intervene(
     if question and questions:
         raise UsageError("give questions as arguments or with --questions, not both")
     asked = read_questions(questions) if questions else check_questions(question or [])
+    if out is not None:
+        check_output_file(out, "--out")
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=sample, seed=seed,
                                   temperature=temperature, batch_size=batch_size)
     check_direction(direction)

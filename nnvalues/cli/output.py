@@ -11,6 +11,8 @@ from typing import Any, Iterable, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from nnvalues.zarrstore import StoreWarning
+
 # Piped output (files, other programs) gets wide tables instead of folded cells.
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -19,6 +21,7 @@ def quiet_libraries() -> None:
     """Keep the terminal for nnvalues' own output: no library progress bars or banners."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
+    warnings.filterwarnings("always", category=StoreWarning)  # nnvalues' own: always shown
     logging.getLogger("transformers").setLevel(logging.ERROR)
     try:
         from transformers.utils import logging as hf_logging

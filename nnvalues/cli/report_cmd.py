@@ -13,10 +13,11 @@ import typer
 from nnvalues.cli.output import parse_list
 from nnvalues.errors import UsageError
 from nnvalues.evaluate.evidence import evidence_table
-from nnvalues.evaluate.report import tables, to_csv
+from nnvalues.evaluate.grid import SETS
+from nnvalues.evaluate.report import METRIC_NAMES, tables, to_csv
 from nnvalues.evaluate.runner import DEFAULT_RESULTS
-from nnvalues.evaluate.statistics import DEFAULT_RESAMPLES
-from nnvalues.storage import atomic_write_text
+from nnvalues.evaluate.statistics import CORRECTIONS, DEFAULT_RESAMPLES
+from nnvalues.storage import atomic_write_text, check_output_file
 
 
 def report(
@@ -31,6 +32,17 @@ def report(
 ) -> None:
     """Print mean [95% CI] per method and dimension and the paired differences, with the
     tests that survive Holm or BH correction marked *."""
+    # Every option is checked before the store is read.
+    if correction not in CORRECTIONS:
+        raise UsageError(f"unknown --correction {correction!r}; choose from {', '.join(CORRECTIONS)}")
+    for name in (parse_list(metric) or []) if metric != "all" else []:
+        if name not in METRIC_NAMES:
+            raise UsageError(f"unknown --metric {name!r}; choose from all, {', '.join(METRIC_NAMES)}")
+    for name in parse_list(sets) or []:
+        if name not in SETS:
+            raise UsageError(f"unknown --sets {name!r}; choose from {', '.join(SETS)}")
+    if csv is not None:
+        check_output_file(csv, "--csv")
     table = evidence_table(results, resamples=resamples, seed=seed)
     metrics = None if metric == "all" else parse_list(metric)
     if metrics is not None and not set(metrics) & set(table["metric"]):

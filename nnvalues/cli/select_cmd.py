@@ -10,7 +10,7 @@ import typer
 from nnvalues.cli.baselines_cmd import baseline_rule
 from nnvalues.cli.output import console, table
 from nnvalues.config import default_store
-from nnvalues.cube.slicing import export_table
+from nnvalues.cube.slicing import check_export, export_table
 from nnvalues.cube.store import CubeStore
 from nnvalues.errors import UsageError
 from nnvalues.select import (
@@ -19,6 +19,7 @@ from nnvalues.select import (
     PAPER_THRESHOLD,
     NeuronSet,
     Threshold,
+    TopK,
     list_sets,
     load_set,
     rule_counts,
@@ -27,6 +28,7 @@ from nnvalues.select import (
 )
 from nnvalues.select.cell import open_cell, resolve_model, stored_dimensions
 from nnvalues.select.chance import cell_chance_level
+from nnvalues.select.neuron_set import check_name
 
 
 def per_layer_table(neuron_set: NeuronSet, title: str = "neurons per layer") -> object:
@@ -66,8 +68,8 @@ def _list(path: Path) -> None:
 def select(
     dimension: Optional[str] = typer.Option(None, help="Dimension to select for (default: report all)."),
     model: Optional[str] = typer.Option(None, help="Model label in the store (needed when it holds several)."),
-    store: Optional[Path] = typer.Option(None, help="Store [default: stores/activations.zarr]."),
-    threshold: Optional[float] = typer.Option(None, help=f"Paper's rule: delta >= T value, <= -T opposite [default {PAPER_THRESHOLD}]."),
+    store: Optional[Path] = typer.Option(None, help="Store (default: stores/activations.zarr)."),
+    threshold: Optional[float] = typer.Option(None, help=f"Paper's rule: delta >= T value, <= -T opposite (default: {PAPER_THRESHOLD})."),
     top_k: Optional[int] = typer.Option(None, help="The N largest deltas (value) and N most negative (opposite)."),
     fdr: Optional[float] = typer.Option(None, help="Per-neuron test (McNemar when paired, Fisher otherwise), Benjamini-Hochberg rate Q."),
     test: str = typer.Option("mid-p", help="McNemar variant for --fdr: mid-p or exact."),
@@ -78,11 +80,24 @@ def select(
     out: Optional[Path] = typer.Option(None, help="Write the set's neurons to a .csv, .json or .jsonl file."),
     list_: bool = typer.Option(False, "--list", help="List the neuron sets saved in the store."),
     method: str = typer.Option("paper", help="paper (the rules above) or a baseline: lpip, qrnca, cgvst, meandiff, atp."),
-    scores: Optional[Path] = typer.Option(None, help="With --method: score store [default: stores/baselines.zarr]."),
-    per_role: Optional[int] = typer.Option(None, help="With --method: neurons per role [default: as many as the paper's rule]."),
+    scores: Optional[Path] = typer.Option(None, help="With --method: score store (default: stores/baselines.zarr)."),
+    per_role: Optional[int] = typer.Option(None, help="With --method: neurons per role (default: as many as the paper's rule)."),
+    force: bool = typer.Option(False, "--force", help="With --name: replace a saved set of that name."),
 ) -> None:
     """Choose value neurons from a store; without --dimension, report how many each rule selects."""
     path = store or default_store()
+    # Every option is checked before anything is read or written (the report uses both rules).
+    Threshold(threshold if threshold is not None else PAPER_THRESHOLD)
+    FDR(fdr if fdr is not None else DEFAULT_FDR, test)  # type: ignore[arg-type]
+    if top_k is not None:
+        TopK(top_k)
+    if out is not None:
+        check_export(out)
+    if name is not None:
+        check_name(name)
+        if name in list_sets(path) and not force:
+            raise UsageError(f"{path} already holds a neuron set {name!r}: pick another --name, "
+                             "or pass --force to replace it")
     if list_:
         CubeStore.open(path)
         _list(path)

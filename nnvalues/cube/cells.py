@@ -24,7 +24,8 @@ PROVENANCE_COORDS = (
     "model_source", "model_revision", "model_type", "dtype", "counting", "template",
     "template_mode", "template_sha256",
 )
-CELL_COORDS = ("data_name", "data_version", "data_fingerprint", "seed", "package_version", "created")
+CELL_COORDS = ("data_name", "data_version", "data_fingerprint", "seed", "batch_size",
+               "package_version", "created")
 
 
 def cell_dataset(tally: Tally, counting: str, attrs: dict[str, Any]) -> xr.Dataset:

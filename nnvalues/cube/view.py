@@ -7,6 +7,7 @@ with NaN (their integer counts become floats there), so `.sel(model=...)` follow
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -17,6 +18,8 @@ from nnvalues.choices import Statistic, check_choice
 from nnvalues.cube.cells import label_cell
 from nnvalues.cube.store import CubeStore, model_key
 from nnvalues.errors import StoreError, UsageError
+from nnvalues.storecheck import unreadable_models
+from nnvalues.zarrstore import StoreWarning
 
 
 def open_cube(path: Path | str, models: Iterable[str] | None = None,
@@ -25,16 +28,19 @@ def open_cube(path: Path | str, models: Iterable[str] | None = None,
     store = CubeStore.open(path)
     wanted_models = None if models is None else {model_key(m) for m in models}
     wanted_dims = None if dimensions is None else set(dimensions)
+    for key in unreadable_models(store):
+        warnings.warn(f"{store.path}: skipping {key}, whose model group is damaged; see "
+                      f"`nnvalues cube check {store.path}`", StoreWarning, stacklevel=2)
     per_model = []
     for key in store.models():
         if wanted_models is not None and key not in wanted_models:
             continue
-        cells = [label_cell(store.open_cell(key, d)) for d in store.dimensions(key)
-                 if wanted_dims is None or d in wanted_dims]
+        names = [d for d in store.dimensions(key) if wanted_dims is None or d in wanted_dims]
+        cells = [label_cell(data) for _, data in store.readable_cells(key, names)]
         if cells:
             per_model.append(combine(cells, "dimension"))
     if not per_model:
-        raise StoreError(f"{store.path} holds no finished cells for this selection")
+        raise StoreError(_nothing_found(store, models))
     return combine(per_model, "model")
 
 
@@ -66,6 +72,22 @@ def pick_cell(cube: xr.Dataset, model: str | None = None,
     for axis in ("layer", "neuron"):
         cube = cube.dropna(axis, how="all", subset=["activation_sum"])
     return cube
+
+
+def _nothing_found(store: CubeStore, models: Iterable[str] | None) -> str:
+    """Why no cell matched, and what to do about it."""
+    held = {key: store.dimensions(key) for key in store.models()}
+    if models is not None and not {model_key(m) for m in models} & set(held):
+        return (f"{store.path} holds no model {', '.join(models)}; it holds "
+                f"{', '.join(held) or 'none yet'}")
+    unfinished = store.unfinished()
+    if unfinished:
+        return (f"{store.path} holds no finished cells for this selection; unfinished: "
+                f"{', '.join(unfinished)} (rerun its `nnvalues locate` command to finish it)")
+    if not any(held.values()):
+        return f"{store.path} holds no finished cells yet: run `nnvalues locate --store {store.path}`"
+    return (f"{store.path} holds no finished cells for this selection; it holds "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in held.items() if v))
 
 
 def probability(cube: xr.Dataset) -> xr.DataArray:

@@ -90,8 +90,8 @@ def unit_scores(data: xr.Dataset) -> dict[str, tuple[pd.Series, float]]:
 def _read(path: Path | str) -> list[tuple[dict[str, Any], dict[str, tuple[pd.Series, float]]]]:
     store = ResultsStore.open(path)
     old_threshold = float(store.settings.get("selection", {}).get("threshold", 0.0))
-    cells = [(_labels(store.cell_attrs(key, name), old_threshold), unit_scores(store.read_cell(key, name)))
-             for key in store.models() for name in store.cells(key)]
+    cells = [(_labels(data.attrs, old_threshold), unit_scores(data))  # damaged cells: skipped, warned
+             for key in store.models() for _, data in store.readable_cells(key)]
     if not cells:
         raise StoreError(f"{store.path} holds no finished cells yet")
     return cells

@@ -25,11 +25,9 @@ Memo = dict[tuple[str, str], dict[str, Any]]
 def stored_unedited(store: ResultsStore, key: str) -> Memo:
     """Unedited answers already in the store, by (set, question id)."""
     memo: Memo = {}
-    for name in store.cells(key):
-        attrs = store.cell_attrs(key, name)
-        if attrs.get("method") != UNEDITED:
-            continue
-        data = store.read_cell(key, name)
+    unedited = [n for n in store.cells(key) if (store.cell_attrs(key, n) or {}).get("method") == UNEDITED]
+    for _, data in store.readable_cells(key, unedited):  # damaged cells: skipped, warned
+        attrs = data.attrs
         if "answer" not in data:
             continue
         for qid, text, tokens in zip(data["question"].values, data["answer"].values,

@@ -42,6 +42,11 @@ class SelectionOptions:
     scores: str = ""
     """The baselines' score store (`nnvalues baselines score`; default stores/baselines.zarr)."""
 
+    def __post_init__(self) -> None:
+        """Checked when made, so a bad option is refused before any store is touched."""
+        TopK(self.top_k)
+        FDR(self.fdr, self.test)  # type: ignore[arg-type]
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -57,7 +57,7 @@ class Plan:
 
 
 def _check_stored(store: ResultsStore, key: str, cell: Cell, items: list[Item]) -> None:
-    held = store.cell_attrs(key, cell.name).get("questions_fingerprint")
+    held = (store.cell_attrs(key, cell.name) or {}).get("questions_fingerprint")
     if held != fingerprint(items):
         raise StoreError(f"{store.path} holds {cell.name} answered on other questions (the data "
                          "set or --limit changed): use another --results")

@@ -45,7 +45,7 @@ from nnvalues.judge.cache import JudgeCache
 from nnvalues.judge.prompts import QUALITY_PROMPT, VALUE_PROMPT
 from nnvalues.judge.runs import check_runs
 from nnvalues.execution import Execution
-from nnvalues.models.loading import LoadedModel
+from nnvalues.models.loading import LoadedModel, check_spec
 from nnvalues.models.registry import EMBEDDED
 from nnvalues.prompts.templates import TEMPLATES
 from nnvalues.select import NeuronSet
@@ -167,15 +167,13 @@ def evaluate(
     info = {"cube": str(cube_path), "judge_endpoint": _public_url(getattr(judge, "url", None)),
             "package_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if dry_run:
-        store = ResultsStore.open(results_path) if _exists(results_path) else None
-        if store is not None:
-            store.check_settings(run)
-    else:
-        store = ResultsStore.open_or_create(results_path, run, info)
+    # Everything is checked before the results store is created or its settings recorded.
+    store = ResultsStore.check_existing(results_path, run)
     cube_store = CubeStore.open(cube_path)
-    labels = [resolve_model(cube_store, expected_label(spec)) for spec in grid.models]
+    labels = [resolve_model(cube_store, expected_label(check_spec(spec))) for spec in grid.models]
     neuron_sets = {label: grid_sets(cube_path, label, grid, selection) for label in labels}
+    if store is None and not dry_run:
+        store = ResultsStore.open_or_create(results_path, run, info)
 
     plan = make_plan(grid, labels, store, questions, metrics, runs, quality and "geval" in metrics,
                      settings.max_new_tokens, reference_tokens, chosen_instruments, run["judge"])
@@ -210,10 +208,6 @@ def _public_url(url: str | None) -> str | None:
                                      else f"{parts.hostname}:{parts.port}"))
 
 
-def _exists(path: Path) -> bool:
-    return path.exists() and any(path.iterdir())
-
-
 def _run_model(context: RunContext, spec: str, label: str, todo: list[Cell],
                sets: dict[SetKey, NeuronSet], device: str | None, dtype: str) -> None:
     loaded = context.execution.load(spec, device=device, dtype=dtype)
@@ -233,7 +227,9 @@ def _run_model(context: RunContext, spec: str, label: str, todo: list[Cell],
         neuron_set = None
         if cell.condition.method != UNEDITED:
             neuron_set = kept[set_key(cell.dimension, cell.condition)]
-        _run_cell(context, loaded, key, cell, neuron_set, memo, ratings)
+        with context.store.cell_lock(key, cell.name):
+            if not context.store.has_cell(key, cell.name):  # another run may have written it
+                _run_cell(context, loaded, key, cell, neuron_set, memo, ratings)
 
 
 def _run_cell(context: RunContext, loaded: LoadedModel, key: str, cell: Cell,

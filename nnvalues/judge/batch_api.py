@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from nnvalues.judge.base import OnScore
-from nnvalues.openai_client import EndpointError
+from nnvalues.openai_client import EndpointError, endpoint_errors
 from nnvalues.judge.scoring import Score
 from nnvalues.storage import atomic_write_text
 
@@ -70,12 +70,13 @@ def score_with_batch(judge: "OpenAIJudge", prompts: Sequence[str], seed: int,
     ids = [custom_id(i, seed) for i in range(len(prompts))]
     text = request_lines([(cid, judge.request_body(p, seed)) for cid, p in zip(ids, prompts)])
     state = _state_file(judge.batch_dir, text)
-    batch = _resume_or_submit(judge.client, text, state)
-    while batch.status not in FINISHED:
-        sleep(judge.poll_interval)
-        batch = judge.client.batches.retrieve(batch.id)
-    output = _read_file(judge.client, getattr(batch, "output_file_id", None))
-    failed = _read_file(judge.client, getattr(batch, "error_file_id", None))
+    with endpoint_errors(judge.client, judge.model, purpose="the judge"):
+        batch = _resume_or_submit(judge.client, text, state)
+        while batch.status not in FINISHED:
+            sleep(judge.poll_interval)
+            batch = judge.client.batches.retrieve(batch.id)
+        output = _read_file(judge.client, getattr(batch, "output_file_id", None))
+        failed = _read_file(judge.client, getattr(batch, "error_file_id", None))
     bodies, errors = parse_output(output)
     errors.update(parse_output(failed)[1])
     scores: list[Score | None] = [None] * len(prompts)

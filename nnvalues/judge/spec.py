@@ -7,7 +7,7 @@ from typing import Any
 from nnvalues.errors import UsageError
 from nnvalues.judge.base import Judge
 from nnvalues.judge.local import LocalJudge
-from nnvalues.judge.openai_judge import OpenAIJudge
+from nnvalues.judge.openai_judge import MODES, OpenAIJudge
 
 JUDGE_KINDS = ("openai", "local")
 
@@ -33,6 +33,8 @@ def make_judge(spec: str, **options: Any) -> Judge:
     options serves both kinds.
     """
     kind, name = parse_spec(spec)
+    if options.get("mode", MODES[0]) not in MODES:  # refused for local judges too
+        raise UsageError(f"unknown judge mode {options['mode']!r}; choose from {', '.join(MODES)}")
     if kind == "local":
         wanted = ("template_mode", "batch_size", "device", "dtype")
         return LocalJudge.from_spec(name, **{k: v for k, v in options.items() if k in wanted})

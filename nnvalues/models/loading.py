@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from nnvalues.config import cache_dir, configure_torch, default_device
+from nnvalues.config import cache_dir, check_device, configure_torch, default_device
 from nnvalues.errors import ModelError
 from nnvalues.fingerprint import hash_directory, hash_file
 from nnvalues.models.architecture import Architecture, resolve
@@ -63,9 +63,22 @@ class LoadedModel:
         }
 
 
+def check_spec(spec: str) -> str:
+    """`spec` if it can name a model (embedded, an existing path, a repo id), checked cheaply
+    before anything is loaded; else a one-line error saying what a model can be."""
+    path = Path(spec).expanduser()
+    if spec in EMBEDDED or path.exists() or _looks_like_repo_id(spec):
+        return spec
+    if spec.startswith((".", "/", "~")) or "/" in spec or path.suffix == ".gguf":
+        raise ModelError(f"no model at {spec}: the path does not exist (give a model "
+                         "directory, a .gguf file, an embedded name or a repo id)")
+    raise ModelError(f"unknown model {spec!r}: give an embedded model ({', '.join(EMBEDDED)}), "
+                     "a GGUF file, a model directory or a Hugging Face repo id")
+
+
 def load_model(spec: str, *, device: str | None = None, dtype: str = "auto") -> LoadedModel:
     """Load `spec`: an embedded name, a GGUF path, a model directory or a hub repo id."""
-    device = device or default_device()
+    device = check_device(device or default_device())
     configure_torch(device)
     torch_dtype = resolve_dtype(dtype, device)
     path = Path(spec).expanduser()
@@ -79,18 +92,16 @@ def load_model(spec: str, *, device: str | None = None, dtype: str = "auto") -> 
         model, tokenizer, revision = _load_gguf(path, path.stem, torch_dtype)
         name, source = path.stem, f"gguf:{path.name}"
     elif path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{spec} holds no config.json: give a Hugging Face model directory "
+                             "(one written by save_pretrained) or a .gguf file")
         model, tokenizer = _from_pretrained(str(path), torch_dtype)
         name, source, revision = path.name, f"directory:{path.name}", hash_directory(path)
-    elif _looks_like_repo_id(spec):
+    else:
+        check_spec(spec)
         model, tokenizer = _from_pretrained(spec, torch_dtype)
         name, source = spec, f"hub:{spec}"
         revision = getattr(model.config, "_commit_hash", None) or "unknown"
-    else:
-        known = ", ".join(EMBEDDED)
-        raise ModelError(
-            f"unknown model {spec!r}: give an embedded model ({known}), a GGUF file, "
-            "a model directory or a Hugging Face repo id"
-        )
     architecture = resolve(model)
     model.to(device).eval()
     _prepare_tokenizer(tokenizer, model)
@@ -170,11 +181,12 @@ def _looks_like_repo_id(spec: str) -> bool:
 def _from_pretrained(source: str, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    shown = str(Path(source) / kwargs["gguf_file"]) if "gguf_file" in kwargs else source
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {source!r}: {_first_line(exc)}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # what a foreign file raises
+        raise ModelError(f"cannot load model {shown!r}: {_first_line(exc)}") from None
     return model, tokenizer
 
 
