@@ -1,9 +1,13 @@
 """Regenerate every figure (PNG and SVG) and table (Markdown and CSV) from the committed
-stores, with no network and no key: the activation cube's figures, then the results
-store's, from one evidence table computed once (written as evidence.csv).
+stores, with no network and no key: the activation cube's figures, then each results
+store's, from one evidence table per store computed once (written as evidence.csv).
 
-    python analyses/run_all.py [--cube stores/activations.zarr] [--results stores/study-smollm2.zarr]
+    python analyses/run_all.py [--cube stores/activations.zarr]
+        [--results stores/study-smollm2.zarr --results stores/sweeps-smollm2.zarr]
         [--out analyses/figures]
+
+The first results store's files go to --out, each further one's to a folder named after it
+(analyses/figures/sweeps-smollm2/).
 
 A script whose store lacks what it needs prints one "skipped" line; the exit status is
 non-zero only when a script fails.
@@ -20,6 +24,8 @@ from pathlib import Path
 import _path  # noqa: F401
 
 from nnvalues.figures.output import DEFAULT_CUBE, DEFAULT_OUT, DEFAULT_RESULTS
+
+DEFAULT_SWEEPS = DEFAULT_RESULTS.with_name("sweeps-smollm2.zarr")
 
 CUBE_SCRIPTS = ("layer_distribution", "chance_counts", "neuron_overlap")
 RESULTS_SCRIPTS = ("gamma_sweep", "neuron_count_sweep", "threshold_tradeoff", "edit_tables",
@@ -50,21 +56,26 @@ def evidence_csv(results: Path, out: Path) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--cube", type=Path, default=DEFAULT_CUBE)
-    options.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    options.add_argument("--results", type=Path, action="append",
+                         help=f"results store, repeatable [default: {DEFAULT_RESULTS} and {DEFAULT_SWEEPS}]")
     options.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = options.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    stores = args.results or [DEFAULT_RESULTS, DEFAULT_SWEEPS]
     started = time.perf_counter()
     failed = []
     common = ["--out", str(args.out)]
     runs = [(name, ["--cube", str(args.cube), *common]) for name in CUBE_SCRIPTS]
-    if args.results.exists():
-        evidence = evidence_csv(args.results, args.out)
+    for number, results in enumerate(stores):
+        if not results.exists():
+            print(f"results: skipped (no results store at {results}: run `nnvalues evaluate` first)")
+            continue
+        out = args.out if number == 0 else args.out / results.name.removesuffix(".zarr")
+        out.mkdir(parents=True, exist_ok=True)
+        evidence = evidence_csv(results, out)
         extra = ["--evidence", str(evidence)] if evidence is not None else []
-        runs += [(name, ["--results", str(args.results), *(extra if name in EVIDENCE_READERS else []), *common])
-                 for name in RESULTS_SCRIPTS]
-    else:
-        print(f"results: skipped (no results store at {args.results}: run `nnvalues evaluate` first)")
+        runs += [(name, ["--results", str(results), *(extra if name in EVIDENCE_READERS else []),
+                         "--out", str(out)]) for name in RESULTS_SCRIPTS]
     for name, script_args in runs:
         if importlib.import_module(name).main(script_args) != 0:
             failed.append(name)

@@ -63,10 +63,10 @@ class Execution:
             raise UsageError(f"unknown execution mode {self.mode!r}; "
                              f"choose from {', '.join(MODES)}")
         if self.batches_per_request < 1:
-            raise UsageError("--batches-per-request must be at least 1 "
+            raise UsageError("`batches_per_request` must be at least 1 "
                              f"(got {self.batches_per_request})")
         if not self.policy.deadline > 0:
-            raise UsageError(f"--remote-deadline must be > 0 seconds (got {self.policy.deadline})")
+            raise UsageError(f"`remote_deadline` must be > 0 seconds (got {self.policy.deadline})")
         if self.host is not None and self.mode != "remote":
             raise UsageError("an NDIF host only applies to remote execution")
         if self.mode == "remote" and self._settings is None:

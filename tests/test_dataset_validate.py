@@ -327,7 +327,7 @@ def test_select_items(shipped):
     assert len(select_items(shipped)) == 1920
     for kwargs, fragment in [({"split": "train"}, "unknown split"), ({"kind": "answers"}, "unknown kind"),
                              ({"split": "locate", "kind": "descriptions"}, "--split selects questions"),
-                             ({"limit": 0}, "--limit must be at least 1"),
+                             ({"limit": 0}, "`limit` must be at least 1"),
                              ({"dimension": "power"}, "unknown dimension")]:
         with pytest.raises(UsageError, match=fragment):
             select_items(shipped, **kwargs)

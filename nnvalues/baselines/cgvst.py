@@ -35,7 +35,7 @@ class Cgvst(ScoringMethod):
 
     def __init__(self, tokens: int = 4):
         if tokens < 1:
-            raise UsageError(f"--significant-tokens must be at least 1 (got {tokens})")
+            raise UsageError(f"`significant_tokens` must be at least 1 (got {tokens})")
         self.tokens = tokens
 
     def parameters(self) -> dict[str, Any]:

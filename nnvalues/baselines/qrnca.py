@@ -44,7 +44,7 @@ class Qrnca(ScoringMethod):
 
     def __init__(self, steps: int = 16, threshold: float = 0.2, common: float = 0.3):
         if steps < 2:
-            raise UsageError(f"--steps must be at least 2 for integrated gradients (got {steps})")
+            raise UsageError(f"`steps` must be at least 2 for integrated gradients (got {steps})")
         if not 0 < threshold < 1 or not 0 < common < 1:
             raise UsageError("the QRNCA threshold and common-neuron fraction must lie in (0, 1)")
         self.steps, self.threshold, self.common = steps, threshold, common

@@ -108,7 +108,7 @@ def score(
                          restart)
     scorer = make_method(method, steps, significant_tokens)
     if batch_size < 2:
-        raise UsageError("--batch-size must be at least 2 (a pair is scored in one batch)")
+        raise UsageError("`batch_size` must be at least 2 (a pair is scored in one batch)")
     records, origin = select_records(Path(prompts) if prompts else None, dimensions, limit, seed)
     targets.check(records)
     if scorer.needs_pairs and any(r.pair is None for r in records):

@@ -51,7 +51,7 @@ class Baseline:
         if self.kind not in METHODS:
             raise UsageError(f"unknown --method {self.kind!r}; choose paper or one of {', '.join(METHODS)}")
         if self.per_role is not None and self.per_role < 1:
-            raise UsageError(f"--per-role must be at least 1 (got {self.per_role})")
+            raise UsageError(f"`per_role` must be at least 1 (got {self.per_role})")
         if not self.scores:
             object.__setattr__(self, "scores", str(default_score_store()))
 

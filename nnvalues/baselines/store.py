@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-import zarr
 
 from nnvalues.cube.store import CubeStore, is_group, model_key, read_group_attrs
 from nnvalues.errors import StoreError, UsageError
@@ -48,13 +47,8 @@ class ScoreStore(CubeStore):
 
     def ensure_method(self, key: str, method: str, settings: dict[str, Any]) -> None:
         """Create the method group, or refuse settings other than the ones it was run with."""
-        held = read_group_attrs(self.path / key / method)
-        if held is None:
-            zarr.open_group(str(self.path / key / method), mode="w", zarr_format=3,
-                            attributes=settings)
-            return
-        clashes = [f"{k} {held.get(k)!r} here vs {v!r} now" for k, v in settings.items()
-                   if held.get(k) != v]
+        clashes = self.ensure_group(f"{key}/{method}", settings, lambda held: [
+            f"{k} {held.get(k)!r} here vs {v!r} now" for k, v in settings.items() if held.get(k) != v])
         if clashes:
             raise StoreError(f"{self.path} holds {method} scores of {key} made with other settings "
                              f"({'; '.join(clashes)}); use another --store")

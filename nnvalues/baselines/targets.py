@@ -38,7 +38,7 @@ class TargetRule:
         if self.kind not in TARGET_RULES:
             raise UsageError(f"unknown target rule {self.kind!r}; choose from {', '.join(TARGET_RULES)}")
         if self.tokens < 1:
-            raise UsageError(f"--target-tokens must be at least 1 (got {self.tokens})")
+            raise UsageError(f"`target_tokens` must be at least 1 (got {self.tokens})")
 
     def settings(self) -> dict[str, Any]:
         return {"target_rule": self.kind, "target_tokens": self.tokens}

@@ -68,7 +68,7 @@ def slice_table(cube: xr.Dataset, *, model: str | None = None, dimension: str | 
     table = table[list(SLICE_COLUMNS)]
     if top is not None:
         if top < 1:
-            raise UsageError(f"--top must be 0 (all neurons) or a count >= 1 (got {top})")
+            raise UsageError(f"`top` must be 0 (all neurons) or a count >= 1 (got {top})")
         order = table["delta"].abs().sort_values(ascending=False, kind="stable").index
         table = table.loc[order[:top]].reset_index(drop=True)
     return table

@@ -85,7 +85,7 @@ def select_items(
     if polarity is not None:
         check_polarity(polarity)
     if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1 (got {limit})")
+        raise UsageError(f"`limit` must be at least 1 (got {limit})")
     if split is not None and (polarity is not None or kind == "descriptions"):
         raise UsageError("--split selects questions; descriptions have a polarity instead")
     if polarity is not None and kind == "questions":

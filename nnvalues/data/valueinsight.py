@@ -218,7 +218,7 @@ def paired_records(
     if split not in SPLITS:
         raise UsageError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1 (got {limit})")
+        raise UsageError(f"`limit` must be at least 1 (got {limit})")
     records: list[PromptRecord] = []
     for dimension in dimensions:
         questions = sorted(data.questions_for(dimension, split), key=lambda q: q.id)

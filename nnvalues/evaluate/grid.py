@@ -158,7 +158,7 @@ class Grid:
                 raise UsageError(f"a threshold must be a number > 0, such as 0.03 (got {threshold})")
         set_(self, "thresholds", tuple(float(t) for t in thresholds))
         if int(self.seeds) != self.seeds or self.seeds < 1:
-            raise UsageError(f"--seeds must be a whole number >= 1 (got {self.seeds})")
+            raise UsageError(f"`seeds` must be a whole number >= 1 (got {self.seeds})")
         for name in self.measure_dimensions:
             lookup_dimension(name)
         set_(self, "measure_dimensions", tuple(d for d in DIMENSION_IDS if d in self.measure_dimensions))

@@ -28,7 +28,7 @@ def load_questions(set_name: str, dimension: str, limit: int | None,
                    source: Path | None = None) -> list[Item]:
     """The first `limit` questions of `set_name` for `dimension`."""
     if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1 (got {limit})")
+        raise UsageError(f"`limit` must be at least 1 (got {limit})")
     if set_name == "heldout":
         questions = load_dataset().questions_for(dimension, "evaluate")
         items = [Item(q.id, q.text) for q in questions][:limit]

@@ -153,7 +153,7 @@ def evaluate(
     settings = settings or GenerationSettings()
     selection = selection or SelectionOptions()
     if reference_tokens < 1:
-        raise UsageError(f"--reference-tokens must be at least 1 (got {reference_tokens})")
+        raise UsageError(f"`reference_tokens` must be at least 1 (got {reference_tokens})")
     cube_path = Path(cube) if cube is not None else default_store()
     results_path = Path(results) if results is not None else DEFAULT_RESULTS
     if judge is not None and "geval" in metrics:

@@ -46,11 +46,11 @@ class GenerationSettings:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
-            raise UsageError(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})")
+            raise UsageError(f"`max_new_tokens` must be at least 1 (got {self.max_new_tokens})")
         if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1 (got {self.batch_size})")
+            raise UsageError(f"`batch_size` must be at least 1 (got {self.batch_size})")
         if self.do_sample and not self.temperature > 0:
-            raise UsageError(f"--temperature must be > 0 (got {self.temperature})")
+            raise UsageError(f"`temperature` must be > 0 (got {self.temperature})")
 
     def generate_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}

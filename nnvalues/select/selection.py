@@ -58,7 +58,7 @@ def threshold_rule(deltas: np.ndarray, threshold: float = PAPER_THRESHOLD) -> Se
 def top_k_rule(deltas: np.ndarray, k: int) -> Selection:
     """The k largest positive deltas (value) and the k most negative ones (opposite)."""
     if k < 1:
-        raise UsageError(f"--top-k must be at least 1 (got {k})")
+        raise UsageError(f"`top_k` must be at least 1 (got {k})")
     flat = np.nan_to_num(deltas, nan=0.0).ravel()
     order = np.argsort(flat, kind="stable")
     value = np.zeros(flat.shape, dtype=bool)

@@ -103,6 +103,6 @@ def check_generate_options(options: GenerateOptions) -> None:
     check_count("--concurrency", options.concurrency)
     check_topics(options.topics)
     if not 0.0 <= options.evaluate_fraction <= 1.0:
-        raise UsageError(f"--evaluate-fraction must be between 0 and 1 (got {options.evaluate_fraction})")
+        raise UsageError(f"`evaluate_fraction` must be between 0 and 1 (got {options.evaluate_fraction})")
     if not re.fullmatch(r"[A-Za-z0-9_-]+", options.part):
-        raise UsageError(f"--part must be letters, digits, '-' or '_' (got {options.part!r})")
+        raise UsageError(f"`part` must be letters, digits, '-' or '_' (got {options.part!r})")
