@@ -14,7 +14,7 @@ from nnvalues.figures import Skip
 from nnvalues.figures.effects import method_and_control, methods_by_dimension
 from nnvalues.figures.neuron_figures import jaccard
 from nnvalues.figures.pvq_profile import CIRCLE, PVQ40_KEY, item_profile
-from nnvalues.select.null_layers import fdr_chance, threshold_chance
+from nnvalues.select.chance import fdr_chance, threshold_chance
 from nnvalues.select.selection import Selection
 from nnvalues.taxonomy import DIMENSIONS
 

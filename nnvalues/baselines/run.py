@@ -101,8 +101,7 @@ def score(
     `dimensions`, `prompts`, `limit` and `seed`.
     """
     store_path = Path(store) if store else default_score_store()
-    if store_path.exists() and any(store_path.iterdir()):
-        ScoreStore.open(store_path)
+    ScoreStore.check_location(store_path)
     if method == "meandiff":
         return _meandiff(Path(cube) if cube else default_store(), store_path, model, dimensions,
                          restart)

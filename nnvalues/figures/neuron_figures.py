@@ -13,7 +13,7 @@ import xarray as xr
 from nnvalues.errors import UsageError
 from nnvalues.figures.output import Figure, Skip, Table
 from nnvalues.figures.sources import Sources
-from nnvalues.select.null_layers import ChanceCount, fdr_chance, threshold_chance
+from nnvalues.select.chance import ChanceCount, fdr_chance, threshold_chance
 from nnvalues.select.rules import FDR, Threshold, TopK
 from nnvalues.select.selection import Selection
 from nnvalues.taxonomy import dimension as lookup
