@@ -14,8 +14,9 @@ Direction = Literal["positive", "negative"]
 """positive: push toward the value; negative: push away from it."""
 CountingRule = Literal["prompt", "token"]
 """prompt: prompts whose summed activation is > 0 (paper); token: active tokens."""
-Test = Literal["mid-p", "exact"]
-"""McNemar variant for significance on paired prompts."""
+Test = Literal["mid-p", "exact", "paired-t"]
+"""mid-p / exact: McNemar on paired prompts (tests p(+) != p(-)); paired-t: a paired t test of
+the per-token mean activation difference over pairs (tests the `mean` statistic)."""
 TemplateMode = Literal["auto", "chat", "raw"]
 EditRule = Literal["multiply", "add"]
 Statistic = Literal["probability", "mean"]

@@ -33,6 +33,7 @@ def reference_statistics(model_dir: Path, records_path: Path, counting: str) -> 
     active = np.zeros(shape, dtype=np.int64)
     total = np.zeros(shape)
     per_prompt: dict[str, np.ndarray] = {}
+    per_token: dict[str, np.ndarray] = {}
     # Batched and single runs differ by float rounding (~1e-6): a value that close to 0 may
     # land on either side of it, so each count may differ by the number of such values.
     slack = np.zeros(shape, dtype=np.int64)
@@ -49,6 +50,7 @@ def reference_statistics(model_dir: Path, records_path: Path, counting: str) -> 
             active[:, :, pol] += units
             total[:, :, pol] += m
             per_prompt[record.id] = m > 0
+            per_token[record.id] = m / acts.shape[1]
             ambiguous[record.id] = np.abs(m) < 1e-3
             if counting == "token":
                 slack[:, :, pol] += (acts.abs() < 1e-5).sum(dim=1).numpy()
@@ -60,17 +62,20 @@ def reference_statistics(model_dir: Path, records_path: Path, counting: str) -> 
     pair_slack = np.zeros(shape[:2], dtype=np.int64)
     positive_only = np.zeros(shape[:2], dtype=np.int64)
     negative_only = np.zeros(shape[:2], dtype=np.int64)
-    pairs = {}
+    pairs: dict[str, dict[str, str]] = {}
     for record in records:
         if record.pair:
-            pairs.setdefault(record.pair, {})[record.polarity] = per_prompt[record.id]
+            pairs.setdefault(record.pair, {})[record.polarity] = record.id
             pair_slack += ambiguous[record.id]
     for members in pairs.values():
-        positive_only += members["positive"] & ~members["negative"]
-        negative_only += ~members["positive"] & members["negative"]
+        pos, neg = per_prompt[members["positive"]], per_prompt[members["negative"]]
+        positive_only += pos & ~neg
+        negative_only += ~pos & neg
+    differences = np.stack([per_token[m["positive"]] - per_token[m["negative"]]
+                            for m in pairs.values()])  # pairs, L, K
     return {"active": active, "activation_sum": total, "positive_only": positive_only,
             "negative_only": negative_only, "pairs": len(pairs), "slack": slack,
-            "pair_slack": pair_slack}
+            "pair_slack": pair_slack, "differences": differences}
 
 
 def assert_counts_close(ours: np.ndarray, expected: np.ndarray, slack: np.ndarray) -> None:
@@ -93,6 +98,10 @@ def test_matches_independent_hooks(kind, counting, tiny_model_dir, prompts_file,
         assert_counts_close(cube[name].values, expected[name], expected["pair_slack"])
     np.testing.assert_allclose(cube["activation_sum"].values, expected["activation_sum"],
                                rtol=1e-4, atol=1e-3)
+    d = expected["differences"]
+    np.testing.assert_allclose(cube["pair_mean_diff"].values, d.sum(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cube["pair_mean_diff_sq"].values, (d * d).sum(axis=0),
+                               rtol=1e-4, atol=1e-6)
     assert int(cube["pairs"]) == expected["pairs"] == 5
     assert cube["prompts"].values.tolist() == [5 + 2, 5 + 1]
     units = cube["units"].values

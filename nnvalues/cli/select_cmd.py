@@ -72,7 +72,8 @@ def select(
     threshold: Optional[float] = typer.Option(None, help=f"Paper's rule: delta >= T value, <= -T opposite (default: {PAPER_THRESHOLD})."),
     top_k: Optional[int] = typer.Option(None, help="The N largest deltas (value) and N most negative (opposite)."),
     fdr: Optional[float] = typer.Option(None, help="Per-neuron test (McNemar when paired, Fisher otherwise), Benjamini-Hochberg rate Q."),
-    test: str = typer.Option("mid-p", help="McNemar variant for --fdr: mid-p or exact."),
+    test: str = typer.Option("mid-p", help="Test for --fdr: McNemar mid-p or exact (on p), or paired-t (per-token mean activation)."),
+    statistic: str = typer.Option("probability", help="What delta compares: probability (paper) or mean (activation per token, not confounded by prompt length)."),
     random: bool = typer.Option(False, "--random", help="A seeded random control of the same size instead."),
     match_layers: bool = typer.Option(False, help="With --random: as many random neurons per layer as the rule chose."),
     seed: int = typer.Option(0, help="Seed of the random control."),
@@ -89,6 +90,7 @@ def select(
     # Every option is checked before anything is read or written (the report uses both rules).
     Threshold(threshold if threshold is not None else PAPER_THRESHOLD)
     FDR(fdr if fdr is not None else DEFAULT_FDR, test)  # type: ignore[arg-type]
+    rule_from_options(threshold, top_k, fdr, test, statistic=statistic)
     if top_k is not None:
         TopK(top_k)
     if out is not None:
@@ -111,7 +113,7 @@ def select(
                 threshold if threshold is not None else PAPER_THRESHOLD,
                 fdr if fdr is not None else DEFAULT_FDR, test)
         return
-    rule = (rule_from_options(threshold, top_k, fdr, test, random, seed, match_layers)
+    rule = (rule_from_options(threshold, top_k, fdr, test, random, seed, match_layers, statistic)
             if method == "paper" else baseline_rule(method, scores, per_role, random))
     chosen = select_neurons(path, model=label, dimension=dimension, rule=rule, name=name)
     _report(path, label, [chosen.dimension],

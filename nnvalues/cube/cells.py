@@ -5,6 +5,10 @@ Stored variables (p and the mean activation are derived, never stored):
   activation_sum  layer x neuron x polarity   act_fn output summed over real tokens
   positive_only   layer x neuron              pairs active with the positive description only
   negative_only   layer x neuron              pairs active with the reversed description only
+  pair_mean_diff, pair_mean_diff_sq
+                  layer x neuron              sum over pairs of the per-token mean activation
+                                              difference d, and of d^2 (older cubes lack
+                                              them; their paired test asks to remeasure)
   units           polarity                    N: prompts (prompt rule) or tokens (token rule)
   prompts, tokens polarity                    prompts and real tokens measured
   pairs           -                           paired questions measured (0 for unpaired data)
@@ -38,6 +42,8 @@ def cell_dataset(tally: Tally, counting: str, attrs: dict[str, Any]) -> xr.Datas
             "activation_sum": (layer_neuron_pol, tally.activation_sum.transpose(0, 2, 1)),
             "positive_only": (("layer", "neuron"), tally.positive_only.astype(np.int32)),
             "negative_only": (("layer", "neuron"), tally.negative_only.astype(np.int32)),
+            "pair_mean_diff": (("layer", "neuron"), tally.pair_mean_diff),
+            "pair_mean_diff_sq": (("layer", "neuron"), tally.pair_mean_diff_sq),
             "units": (("polarity",), units.astype(np.int64)),
             "prompts": (("polarity",), tally.prompts.astype(np.int64)),
             "tokens": (("polarity",), tally.tokens.astype(np.int64)),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 import numpy as np
 import xarray as xr
 
-from nnvalues.choices import Test, check_choice
+from nnvalues.choices import Statistic, Test, check_choice
 from nnvalues.cube.view import delta as cube_delta
 from nnvalues.errors import UsageError
 from nnvalues.select.selection import (
@@ -27,7 +27,14 @@ from nnvalues.select.selection import (
     threshold_rule,
     top_k_rule,
 )
-from nnvalues.select.significance import bh_qvalues, cell_pvalues, fdr_masks, validate_fdr
+from nnvalues.select.significance import (
+    PAIRED_T,
+    bh_qvalues,
+    cell_pvalues,
+    fdr_masks,
+    paired_mean_test,
+    validate_fdr,
+)
 
 if TYPE_CHECKING:
     from nnvalues.select.neuron_set import NeuronSet
@@ -35,30 +42,52 @@ if TYPE_CHECKING:
 DEFAULT_FDR = 0.05
 
 
-def cell_deltas(cell: xr.Dataset) -> np.ndarray:
-    """[layer, neuron] delta = p(+) - p(-) of one cell."""
-    return cube_delta(cell).transpose("layer", "neuron").values
+def cell_deltas(cell: xr.Dataset, statistic: Statistic = "probability") -> np.ndarray:
+    """[layer, neuron] delta of one cell: p(+) - p(-), or the per-token mean difference."""
+    return cube_delta(cell, statistic).transpose("layer", "neuron").values
+
+
+def with_probability_effects(selection: Selection, cell: xr.Dataset) -> Selection:
+    """The selection with p(+) - p(-) as each neuron's effect size (eq. 6 scales by it),
+    whatever statistic chose the neurons and their roles."""
+    deltas = cell_deltas(cell)[selection.layer, selection.neuron]
+    return Selection(selection.layer, selection.neuron, np.nan_to_num(deltas, nan=0.0), selection.role)
+
+
+def _check_statistic(rule: Any) -> None:
+    check_choice(rule.statistic, Statistic, "statistic")
+
+
+def _statistic_parameters(statistic: str) -> dict[str, Any]:
+    return {} if statistic == "probability" else {"statistic": statistic}
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """The paper's rule: delta >= t marks the value, delta <= -t its opposite."""
+    """The paper's rule: delta >= t marks the value, delta <= -t its opposite.
+
+    `statistic="mean"` compares the per-token mean activation instead of p (t is then in
+    activation units); the effect size each neuron is edited with stays p(+) - p(-).
+    """
 
     value: float = PAPER_THRESHOLD
+    statistic: Statistic = "probability"
     kind: ClassVar[str] = "threshold"
 
     def __post_init__(self) -> None:
         if not isinstance(self.value, (int, float)) or not math.isfinite(self.value) or self.value <= 0:
             raise UsageError(f"`threshold` must be a number > 0, such as {PAPER_THRESHOLD} (got {self.value})")
+        _check_statistic(self)
 
     def choose(self, cell: xr.Dataset) -> Selection:
-        return threshold_rule(cell_deltas(cell), float(self.value))
+        chosen = threshold_rule(cell_deltas(cell, self.statistic), float(self.value))
+        return chosen if self.statistic == "probability" else with_probability_effects(chosen, cell)
 
     def parameters(self) -> dict[str, Any]:
-        return {"threshold": float(self.value)}
+        return {"threshold": float(self.value), **_statistic_parameters(self.statistic)}
 
     def explain_empty(self, cell: xr.Dataset, where: str) -> str:
-        deltas = np.nan_to_num(cell_deltas(cell), nan=0.0)
+        deltas = np.nan_to_num(cell_deltas(cell, self.statistic), nan=0.0)
         largest = float(np.abs(deltas).max()) if deltas.size else 0.0
         if largest == 0:
             return f"every neuron of {where} has delta 0: measure more prompts (nnvalues locate --limit)"
@@ -68,21 +97,25 @@ class Threshold:
 
 @dataclass(frozen=True)
 class TopK:
-    """The k largest positive deltas (value) and the k most negative ones (opposite)."""
+    """The k largest positive deltas (value) and the k most negative ones (opposite);
+    `statistic` as for `Threshold`."""
 
     k: int
+    statistic: Statistic = "probability"
     kind: ClassVar[str] = "top-k"
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, (int, float)) or int(self.k) != self.k or self.k < 1:
             raise UsageError(f"`top_k` must be a whole number >= 1 (got {self.k})")
         object.__setattr__(self, "k", int(self.k))
+        _check_statistic(self)
 
     def choose(self, cell: xr.Dataset) -> Selection:
-        return top_k_rule(cell_deltas(cell), self.k)
+        chosen = top_k_rule(cell_deltas(cell, self.statistic), self.k)
+        return chosen if self.statistic == "probability" else with_probability_effects(chosen, cell)
 
     def parameters(self) -> dict[str, Any]:
-        return {"k": self.k}
+        return {"k": self.k, **_statistic_parameters(self.statistic)}
 
     def explain_empty(self, cell: xr.Dataset, where: str) -> str:
         return f"every neuron of {where} has delta 0: measure more prompts (nnvalues locate --limit)"
@@ -94,6 +127,8 @@ class FDR:
 
     McNemar's test on the pairs' discordant counts (mid-p or exact) for paired cells,
     Fisher's exact test otherwise; Benjamini-Hochberg over all neurons of the cell.
+    `test="paired-t"` tests the per-token mean activation difference over pairs instead
+    (roles from its sign; effect sizes stay p(+) - p(-)), whatever the counting rule.
     """
 
     q: float = DEFAULT_FDR
@@ -108,9 +143,14 @@ class FDR:
 
     def choose(self, cell: xr.Dataset) -> Selection:
         deltas = cell_deltas(cell)
-        pvalues, _ = cell_pvalues(cell, self.test)
-        value, opposite = fdr_masks(deltas, bh_qvalues(pvalues), float(self.q))
-        return from_mask(deltas, value, opposite)
+        if self.test == PAIRED_T:
+            pvalues, signs = paired_mean_test(cell)
+        else:
+            pvalues, _ = cell_pvalues(cell, self.test)
+            signs = deltas
+        value, opposite = fdr_masks(signs, bh_qvalues(pvalues), float(self.q))
+        return from_mask(np.nan_to_num(deltas, nan=0.0) if self.test == PAIRED_T else deltas,
+                         value, opposite)
 
     def parameters(self) -> dict[str, Any]:
         return {"fdr": float(self.q), "test": self.test}
@@ -179,7 +219,8 @@ RULES: dict[str, type] = {r.kind: r for r in (Threshold, TopK, FDR, RandomLike)}
 
 def rule_from_options(threshold: float | None = None, top_k: int | None = None,
                       fdr: float | None = None, test: str = "mid-p", random: bool = False,
-                      seed: int = 0, match_layers: bool = False) -> Rule:
+                      seed: int = 0, match_layers: bool = False,
+                      statistic: str = "probability") -> Rule:
     """The rule the command line's alternative options describe (default: the paper's)."""
     given = [(k, v) for k, v in (("threshold", threshold), ("top-k", top_k), ("fdr", fdr))
              if v is not None]
@@ -187,7 +228,13 @@ def rule_from_options(threshold: float | None = None, top_k: int | None = None,
         names = " and ".join(f"--{k}" for k, _ in given)
         raise UsageError(f"{names} are alternatives: give one selection rule")
     kind, value = given[0] if given else ("threshold", PAPER_THRESHOLD)
-    rule: Rule = (Threshold(value) if kind == "threshold" else TopK(value) if kind == "top-k"
+    check_choice(statistic, Statistic, "statistic")
+    if kind == "fdr" and statistic == "mean":
+        if test not in ("mid-p", PAIRED_T):
+            raise UsageError(f"the mean statistic is tested by the paired t test: drop `test` {test}")
+        test = PAIRED_T
+    rule: Rule = (Threshold(value, statistic) if kind == "threshold"  # type: ignore[arg-type]
+                  else TopK(value, statistic) if kind == "top-k"  # type: ignore[arg-type]
                   else FDR(value, test))  # type: ignore[arg-type]
     return RandomLike(rule, seed, match_layers) if random else rule
 

@@ -1,12 +1,16 @@
 """Counting rules and the reduction of one batch inside an nnsight trace (paper eqs. 3-4).
 
-For every layer only a [6, neurons] summary leaves the trace, whatever the batch's length;
+For every layer only a [8, neurons] summary leaves the trace, whatever the batch's length;
 its rows are named in SUMMARY_ROWS:
   active          active units per polarity (prompts with m > 0, or tokens with activation > 0)
   activation_sum  activation summed over real tokens per polarity (for the mean activation)
   positive_only   pairs active with the positive description only
   negative_only   pairs active with the reversed description only
-where m = sum over the prompt's real tokens (never padding) of the act_fn output.
+  pair_mean_diff  sum over pairs of d = m(+)/T(+) - m(-)/T(-), the per-token mean difference
+  pair_mean_diff_sq  sum over pairs of d^2 (with the above: a paired test of the mean, which
+                  eq. 3's sums cannot give: the two descriptions differ in length)
+where m = sum over the prompt's counted tokens (never padding) of the act_fn output and T
+their number.
 
 When every row of a batch starts with the same tokens (the system prompt and the template's
 instructions, about a third of each prompt here), that prefix runs once: its key/value cache
@@ -32,12 +36,13 @@ COUNTING_RULES: dict[str, str] = {
 SUMMARY_ROWS: dict[str, slice] = {
     "active": slice(0, 2), "activation_sum": slice(2, 4),
     "positive_only": slice(4, 5), "negative_only": slice(5, 6),
+    "pair_mean_diff": slice(6, 7), "pair_mean_diff_sq": slice(7, 8),
 }
 """Rows of a layer's summary, by name; each per-polarity pair is (positive, negative)."""
 
 
 def reduce_layer(activation: Any, batch: Batch, rule: str, prefix: Any = None) -> Any:
-    """[batch, seq, neurons] activations -> [6, neurons] summary; runs inside a trace.
+    """[batch, seq, neurons] activations -> [8, neurons] summary; runs inside a trace.
 
     `prefix` is the [2, neurons] summary of the shared prefix (summed activation, active
     tokens), added to every row.
@@ -61,14 +66,19 @@ def reduce_layer(activation: Any, batch: Batch, rule: str, prefix: Any = None) -
     negative = batch.pairs[1] @ prompt_active
     positive_only = (positive * (1 - negative)).sum(dim=0, keepdim=True)
     negative_only = ((1 - positive) * negative).sum(dim=0, keepdim=True)
+    tokens = batch.tokens_per_row().to(act.dtype).unsqueeze(-1)
+    per_token = summed / tokens.clamp(min=1)
+    difference = batch.pairs[0] @ per_token - batch.pairs[1] @ per_token
     parts = {"active": active, "activation_sum": total, "positive_only": positive_only,
-             "negative_only": negative_only}
+             "negative_only": negative_only,
+             "pair_mean_diff": difference.sum(dim=0, keepdim=True),
+             "pair_mean_diff_sq": (difference * difference).sum(dim=0, keepdim=True)}
     return torch.cat([parts[name] for name in SUMMARY_ROWS], dim=0)
 
 
 def reduce_batch(envoy: Any, architecture: Architecture, batch: Batch, rule: str,
                  **trace_options: Any) -> torch.Tensor:
-    """Returns the [layers, 6, neurons] summary of the batch.
+    """Returns the [layers, 8, neurons] summary of the batch.
 
     Each forward stops right after the last layer's activation is read: the rest of that
     layer and the unembedding are never computed.

@@ -2,7 +2,7 @@
 
 Locally every batch is its own trace (`nnvalues.stats.counting.reduce_batch`). Remotely each trace would be a request with its own
 queueing and round trip, so a session wraps several batches: the server runs them one after
-another, adds their [layers, 6, neurons] summaries (in float64, the precision of the running
+another, adds their [layers, 8, neurons] summaries (in float64, the precision of the running
 tally) and sends back one summary per request. Nothing else leaves the server.
 
 The block runs where the model is, so it does not assume where that is: the batch's masks
@@ -34,7 +34,7 @@ def on_device(batch: Batch, device: Any) -> Batch:
 
 
 def summarise_layers(envoy: Any, architecture: Architecture, batch: Batch, rule: str) -> Any:
-    """Inside a trace: the batch's [layers, 6, neurons] summary, computed where the model is."""
+    """Inside a trace: the batch's [layers, 8, neurons] summary, computed where the model is."""
     summaries = []
     for layer in range(architecture.n_layers):
         output = architecture.activation_module(envoy, layer).output
@@ -47,7 +47,7 @@ def summarise_layers(envoy: Any, architecture: Architecture, batch: Batch, rule:
 
 def reduce_request(envoy: Any, architecture: Architecture, batches: Sequence[Batch], rule: str,
                    **session_options: Any) -> torch.Tensor:
-    """The [layers, 6, neurons] float64 sum of the batches' summaries, from one session.
+    """The [layers, 8, neurons] float64 sum of the batches' summaries, from one session.
 
     `session_options` choose where the session runs (a `backend`, or `remote="local"`).
     Each forward stops after the last layer's activation is read.
