@@ -18,6 +18,8 @@ Test = Literal["mid-p", "exact", "paired-t"]
 """mid-p / exact: McNemar on paired prompts (tests p(+) != p(-)); paired-t: a paired t test of
 the per-token mean activation difference over pairs (tests the `mean` statistic)."""
 TemplateMode = Literal["auto", "chat", "raw"]
+Span = Literal["prompt", "answer", "all"]
+"""Which tokens `locate` counts: the prompt's (paper), the model's greedy answer's, or both."""
 EditRule = Literal["multiply", "add"]
 Statistic = Literal["probability", "mean"]
 """What delta compares: the probability of being active, or the mean activation per token."""

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import xarray as xr
 from tqdm.auto import tqdm
 
-from nnvalues.choices import CountingRule, TemplateMode, check_choice
+from nnvalues.choices import CountingRule, Span, TemplateMode, check_choice
 from nnvalues.cube.cells import cell_dataset, label_cell
 from nnvalues.cube.store import CubeStore, model_key
 from nnvalues.cube.view import combine, count_selected, delta
@@ -32,6 +32,7 @@ from nnvalues.memory import release_freed_memory
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import Renderer
 from nnvalues.select.selection import PAPER_THRESHOLD
+from nnvalues.stats.answers import DEFAULT_ANSWER_TOKENS, answering, check_span
 from nnvalues.stats.batching import batch_units, make_units
 from nnvalues.stats.sessions import summaries
 from nnvalues.stats.tally import Tally
@@ -104,6 +105,8 @@ def locate(
     batch_size: int = 8,
     store: Path | str | None = None,
     counting: CountingRule = "prompt",
+    span: Span = "prompt",
+    answer_tokens: int = DEFAULT_ANSWER_TOKENS,
     template_mode: TemplateMode = "auto",
     seed: int = 0,
     restart: bool = False,
@@ -124,6 +127,8 @@ def locate(
         limit: questions (pairs) per dimension.
         store: a store to write to and resume from; None keeps everything in memory.
         counting: "prompt" (the paper's eqs. 3-4) or "token" (LAPE/NPTI style).
+        span: the tokens counted: "prompt" (the paper's), "answer" (the model's greedy
+            answer of at most `answer_tokens` tokens, as the authors' code counts) or "all".
         execution: "local", "simulate" or "remote" (NDIF; `model` names a repo it hosts).
         on_cell: called with each cell's summary (status, counts, seconds).
     Returns:
@@ -134,6 +139,7 @@ def locate(
     """
     execution = Execution.of(execution).check()
     check_choice(counting, CountingRule, "counting rule")
+    span_settings = check_span(span, answer_tokens)
     if batch_size < 2:
         raise UsageError("`batch_size` must be at least 2 (a pair is measured in one batch)")
     records, origin = select_records(Path(prompts) if prompts else None, dimensions, limit, seed)
@@ -153,7 +159,7 @@ def locate(
     loaded = (model if isinstance(model, LoadedModel)
               else execution.load(model, device=device, dtype=dtype))
     renderer = Renderer(loaded.tokenizer, template_mode)
-    settings = {**loaded.provenance(), "counting": counting, **renderer.settings()}
+    settings = {**loaded.provenance(), "counting": counting, **span_settings, **renderer.settings()}
     cube_store = None
     if store_path is not None:
         cube_store = CubeStore.open_or_create(store_path)
@@ -224,8 +230,10 @@ class _Run:
         units = make_units(records, [self.renderer.render(r) for r in records])
         self.progress.update(sum(len(u) for u in units[:tally.units_done]))
         groups = batch_units(units[tally.units_done:], self.batch_size)
+        prepare = answering(self.loaded, self.settings["span"], self.settings["answer_tokens"],
+                            self.execution)
         for summary, rows, count in summaries(self.loaded, groups, self.settings["counting"],
-                                              self.trace_options, self.execution):
+                                              self.trace_options, self.execution, prepare):
             tally.add(summary, rows, count)
             if checkpoint is not None:
                 tally.save(checkpoint, resume_key)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nnvalues
-from nnvalues.evaluate.likelihood import answer_logprobs, next_token_logprobs
+from nnvalues.evaluate.likelihood import answer_logprobs, batch_answer_logprobs, next_token_logprobs
 from nnvalues.evaluate.likert import (
     Instrument,
     LikertItem,
@@ -78,6 +78,28 @@ def test_answer_logprobs_match_an_independent_teacher_forced_forward(kind, tiny_
     plain = answer_logprobs(loaded, prompt, answers[:1])[0]
     edited = answer_logprobs(loaded, prompt, answers[:1], edit)[0]
     assert not np.allclose(plain, edited)  # the edit reaches the scores
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_batched_answer_logprobs_match_an_independent_forward(kind, tiny_model_dir):
+    loaded = nnvalues.load_model(str(tiny_model_dir(kind)), dtype="float32")
+    rng = np.random.default_rng(2)
+    opening = rng.integers(3, 250, 20).tolist()
+    prompts = [opening + rng.integers(3, 250, n).tolist() for n in (5, 12, 1)]
+    answers = [[rng.integers(3, 250, 7).tolist(), rng.integers(3, 250, 3).tolist()],
+               [[], rng.integers(3, 250, 9).tolist(), rng.integers(3, 250, 1).tolist()],
+               [rng.integers(3, 250, 4).tolist()]]
+    edit, plan = hand_edit(loaded)
+    got = batch_answer_logprobs(loaded, prompts, answers, edit)
+    for prompt, group, ours in zip(prompts, answers, got):
+        assert len(ours) == len(group)
+        for answer, scores in zip(group, ours):
+            assert scores.shape == (len(answer),)
+            if not answer:
+                continue
+            full = reference_forward(loaded, prompt + answer, plan)
+            positions = torch.arange(len(prompt) - 1, len(prompt) + len(answer) - 1)
+            np.testing.assert_allclose(scores, full[positions, torch.tensor(answer)].numpy(), atol=2e-4)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -25,6 +25,8 @@ def locate(
     batch_size: int = typer.Option(8, help="Prompts per forward pass."),
     store: Optional[Path] = typer.Option(None, help="Store directory (default: stores/activations.zarr)."),
     counting: str = typer.Option("prompt", help="prompt (paper eq. 3-4) or token (LAPE/NPTI)."),
+    span: str = typer.Option("prompt", help="Tokens counted: prompt (paper eq. 3), answer (the model's greedy answer, as the authors' code) or all."),
+    answer_tokens: int = typer.Option(32, help="With --span answer/all: the answer's token budget."),
     template_mode: str = typer.Option("auto", help="auto, chat or raw."),
     seed: int = typer.Option(0, help="Seed of the description draws and question order."),
     restart: bool = typer.Option(False, help="Discard an unfinished measurement instead of resuming."),
@@ -42,7 +44,8 @@ def locate(
     summaries: list[CellSummary] = []
     run_locate(
         model, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
-        batch_size=batch_size, store=target, counting=counting, template_mode=template_mode,
+        batch_size=batch_size, store=target, counting=counting, span=span,  # type: ignore[arg-type]
+        answer_tokens=answer_tokens, template_mode=template_mode,
         seed=seed, restart=restart, device=device, dtype=dtype, show_progress=not quiet,
         execution=execution, on_cell=summaries.append,
     )

@@ -25,8 +25,8 @@ from nnvalues.stats.tally import Tally
 from nnvalues.taxonomy import POLARITIES
 
 PROVENANCE_COORDS = (
-    "model_source", "model_revision", "model_type", "dtype", "counting", "template",
-    "template_mode", "template_sha256",
+    "model_source", "model_revision", "model_type", "dtype", "counting", "span", "answer_tokens",
+    "template", "template_mode", "template_sha256",
 )
 CELL_COORDS = ("data_name", "data_version", "data_fingerprint", "seed", "batch_size",
                "package_version", "created")

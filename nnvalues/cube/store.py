@@ -23,7 +23,9 @@ from nnvalues.zarrstore import ZarrStore, is_group, read_group_attrs  # noqa: F4
 STORE_FORMAT = 1
 MARKER = "nnvalues_store"
 MODEL_SETTINGS = ("model_revision", "model_source", "n_layers", "n_neurons", "dtype", "counting",
-                  "template", "template_mode", "template_sha256")
+                  "span", "answer_tokens", "template", "template_mode", "template_sha256")
+SETTING_DEFAULTS = {"span": "prompt", "answer_tokens": 0}
+"""What a store made before a setting existed measured with (it counted prompts only)."""
 CELL_VARIABLES = ("active", "activation_sum", "positive_only", "negative_only", "units", "prompts",
                   "tokens", "pairs")
 
@@ -58,8 +60,11 @@ class CubeStore(ZarrStore):
     def ensure_model(self, key: str, settings: dict[str, Any]) -> None:
         """Create the model group, or check that `settings` match the ones it holds."""
         def clashes(held: dict[str, Any]) -> list[str]:
-            return [f"{k} {held.get(k)!r} here vs {settings.get(k)!r} now"
-                    for k in self.settings_keys if held.get(k) != settings.get(k)]
+            def value(source: dict[str, Any], k: str) -> Any:
+                return source.get(k, SETTING_DEFAULTS.get(k))
+
+            return [f"{k} {value(held, k)!r} here vs {value(settings, k)!r} now"
+                    for k in self.settings_keys if value(held, k) != value(settings, k)]
 
         found = self.ensure_group(key, settings, clashes)
         if found:

@@ -13,7 +13,7 @@ import numpy as np
 
 from nnvalues.evaluate.cells import Likelihoods, Ratings
 from nnvalues.evaluate.context import RunContext
-from nnvalues.evaluate.likelihood import answer_logprobs, mean_logprob
+from nnvalues.evaluate.likelihood import batch_answer_logprobs, mean_logprob
 from nnvalues.evaluate.likert import rate
 from nnvalues.evaluate.questions import Item
 from nnvalues.evaluate.references import cached_references
@@ -25,7 +25,7 @@ from nnvalues.models.loading import LoadedModel
 def likelihoods(context: RunContext, loaded: LoadedModel, key: str, set_name: str, measured: str,
                 items: list[Item], edit: Edit | None) -> Likelihoods:
     """Per question: mean log-likelihood per token of the value and the reversed reference
-    answer after the question in the plain answer template, one forward per question."""
+    answer after the question in the plain answer template, a batch of questions at a time."""
     references = cached_references(context.store.path, key, set_name, measured, loaded, items,
                                    context.seed, context.reference_tokens, context.template_mode,
                                    on_batch=context.progress.update)
@@ -33,11 +33,15 @@ def likelihoods(context: RunContext, loaded: LoadedModel, key: str, set_name: st
     value = np.full(len(items), np.nan)
     reverse = np.full(len(items), np.nan)
     device_edit = edit.to(loaded.device, loaded.hf_model.dtype) if edit is not None else None
-    for n, (prompt, reference) in enumerate(zip(prompts, references)):
-        scores = answer_logprobs(loaded, prompt.input_ids,
-                                 [reference.value_ids, reference.reversed_ids], device_edit)
-        value[n], reverse[n] = mean_logprob(scores[0]), mean_logprob(scores[1])
-        context.progress.update(1)
+    step = context.settings.batch_size
+    for start in range(0, len(items), step):
+        chunk = range(start, min(start + step, len(items)))
+        scores = batch_answer_logprobs(
+            loaded, [prompts[n].input_ids for n in chunk],
+            [[references[n].value_ids, references[n].reversed_ids] for n in chunk], device_edit)
+        for n, (value_scores, reverse_scores) in zip(chunk, scores):
+            value[n], reverse[n] = mean_logprob(value_scores), mean_logprob(reverse_scores)
+        context.progress.update(len(chunk))
     return Likelihoods(value, reverse)
 
 

@@ -23,6 +23,7 @@ from nnvalues.intervene.generation import pad_batch
 from nnvalues.models.loading import LoadedModel
 from nnvalues.stats.batching import MIN_SHARED_PREFIX, shared_prefix_length
 from nnvalues.stats.counting import SharedPrefixCache
+from transformers import DynamicCache
 
 
 def _prefix_cache(model: Any, prefix: Sequence[int], device: Any) -> SharedPrefixCache:
@@ -68,6 +69,76 @@ def answer_logprobs(loaded: LoadedModel, prompt: Sequence[int], answers: Sequenc
     for r, n in enumerate(rows):
         out[n] = logprobs[r, :len(answers[n])].astype(np.float32)
     return out
+
+
+def batch_answer_logprobs(loaded: LoadedModel, prompts: Sequence[Sequence[int]],
+                          answers: Sequence[Sequence[Sequence[int]]],
+                          edit: Edit | None = None) -> list[list[np.ndarray]]:
+    """`answer_logprobs` for several prompts at once, each token computed once.
+
+    Three passes share one key/value cache: the opening all prompts share (system prompt and
+    template) runs once; each prompt's own tokens but its last run once per prompt (left-
+    padded, the cache repeated over the prompts); then the cache is repeated once per answer
+    and every answer is a right-padded row that starts with its prompt's last token, so all
+    its positions predict answer tokens and nothing else is unembedded.
+    """
+    out = [[np.zeros(0, dtype=np.float32) for _ in group] for group in answers]
+    kept = [q for q, group in enumerate(answers) if any(len(a) for a in group)]
+    if not kept:
+        return out
+    if any(len(prompts[q]) < 2 for q in kept):
+        return [answer_logprobs(loaded, p, a, edit) for p, a in zip(prompts, answers)]
+    model, device = loaded.hf_model, loaded.device
+    heads = [list(prompts[q][:-1]) for q in kept]
+    shared = shared_prefix_length(heads) if len(heads) > 1 else 0
+    shared = shared if shared >= MIN_SHARED_PREFIX else 0
+    own = pad_batch(loaded, [h[shared:] for h in heads])
+    own_mask = own["attention_mask"]
+    own_positions = shared + (own_mask.cumsum(-1) - 1).clamp(min=0)
+    per_prompt = [len(answers[q]) for q in kept]
+    rows = [(q, a) for q in kept for a in range(len(answers[q]))]
+    lengths = [len(answers[q][a]) for q, a in rows]
+    width = max(max(lengths), 1)
+    pad = loaded.tokenizer.pad_token_id or 0
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    targets = torch.zeros((len(rows), width), dtype=torch.long)
+    answer_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, (q, a) in enumerate(rows):
+        answer = list(answers[q][a])
+        ids[r, :len(answer)] = torch.as_tensor([prompts[q][-1], *answer[:-1]][:len(answer)])
+        targets[r, :len(answer)] = torch.as_tensor(answer)
+        answer_mask[r, :len(answer)] = 1
+    repeats = torch.as_tensor(per_prompt, device=device)
+    starts = (shared + own_mask.sum(dim=1)).repeat_interleave(repeats.cpu())
+    positions = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)
+    context = edit.applied(loaded) if edit is not None and edit.layers else nullcontext()
+    with torch.inference_mode(), context:
+        cache = DynamicCache(config=model.config)
+        if shared:
+            opening = torch.as_tensor([heads[0][:shared]], dtype=torch.long, device=device)
+            model(input_ids=opening, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache.batch_repeat_interleave(len(kept))
+            own_mask = torch.cat([torch.ones((len(kept), shared), dtype=own_mask.dtype), own_mask], 1)
+        model(input_ids=own["input_ids"], attention_mask=own_mask.to(device),
+              position_ids=own_positions.to(device), past_key_values=cache, use_cache=True,
+              logits_to_keep=1)
+        _repeat_rows(cache, repeats)
+        mask = torch.cat([own_mask.repeat_interleave(repeats.cpu(), dim=0), answer_mask], dim=1)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                       position_ids=positions.to(device), past_key_values=cache,
+                       use_cache=True).logits.float()
+        chosen = logits.gather(-1, targets.to(device).unsqueeze(-1)).squeeze(-1)
+        logprobs = (chosen - torch.logsumexp(logits, dim=-1)).cpu().numpy()
+    for r, (q, a) in enumerate(rows):
+        out[q][a] = logprobs[r, :lengths[r]].astype(np.float32)
+    return out
+
+
+def _repeat_rows(cache: DynamicCache, repeats: torch.Tensor) -> None:
+    """Repeat each row of the cache `repeats[row]` times (rows may have different counts)."""
+    for layer in cache.layers:
+        layer.keys = layer.keys.repeat_interleave(repeats, dim=0)
+        layer.values = layer.values.repeat_interleave(repeats, dim=0)
 
 
 def mean_logprob(logprobs: np.ndarray) -> float:

@@ -124,7 +124,7 @@ def _generate_edited(loaded: LoadedModel, inputs: dict[str, torch.Tensor], edit:
     return sequences
 
 
-def _stop_ids(loaded: LoadedModel) -> set[int]:
+def stop_ids(loaded: LoadedModel) -> set[int]:
     eos = loaded.hf_model.generation_config.eos_token_id
     if eos is None:
         eos = loaded.tokenizer.eos_token_id
@@ -156,7 +156,7 @@ def generate(loaded: LoadedModel, prompts: Sequence[Sequence[int]], edit: Edit |
     device_edit = None
     if edit is not None:
         device_edit = edit.to(loaded.device, loaded.hf_model.dtype)
-    stop = _stop_ids(loaded)
+    stop = stop_ids(loaded)
     answers: list[Generated] = []
     for number, start in enumerate(range(0, len(prompts), settings.batch_size)):
         chunk = prompts[start:start + settings.batch_size]

@@ -25,6 +25,8 @@ class Row:
     prompt: RenderedPrompt
     polarity: int
     """Index into POLARITIES."""
+    count_from: int = 0
+    """The first token counted (after a prompt when only its answer is counted)."""
 
 
 Unit = tuple[Row, ...]
@@ -44,6 +46,14 @@ class Batch:
     """[2, n_pairs, batch] selects the positive (0) and negative (1) row of each pair."""
     prefix_ids: torch.Tensor
     """[1, prefix] tokens every row starts with (may be empty), run once for the batch."""
+    count_mask: torch.Tensor | None = None
+    """[batch, seq] 1 on the tokens of `input_ids` that are counted (default: every real one)."""
+    prefix_counted: bool = True
+    """Whether the shared prefix's tokens are counted."""
+
+    def __post_init__(self) -> None:
+        if self.count_mask is None:
+            self.count_mask = self.attention_mask
 
     def inputs(self, past_key_values: object | None = None) -> dict[str, object]:
         """Model inputs for the part after the prefix; the prefix lives in the cache."""
@@ -74,8 +84,9 @@ class Batch:
         return int(self.input_ids.shape[0])
 
     def tokens_per_row(self) -> torch.Tensor:
-        """Real tokens of each row, prefix included."""
-        return self.attention_mask.sum(dim=1) + self.prefix_length
+        """Counted tokens of each row, the prefix's included when they count."""
+        counted = self.count_mask.sum(dim=1)
+        return counted + self.prefix_length if self.prefix_counted else counted
 
 
 def make_units(records: Sequence[PromptRecord], prompts: Sequence[RenderedPrompt]) -> list[Unit]:
@@ -145,9 +156,18 @@ def collate(units: Sequence[Unit], pad_id: int, device: str | torch.device = "cp
     rows = [row for unit in units for row in unit]
     sequences = [row.prompt.input_ids for row in rows]
     prefix = shared_prefix_length(sequences) if share_prefix and len(rows) > 1 else 0
+    counted_from = [row.count_from for row in rows if row.count_from > 0]
+    if counted_from:
+        prefix = min(prefix, *counted_from)  # an uncounted prefix never swallows counted tokens
     if prefix < MIN_SHARED_PREFIX:
         prefix = 0
     ids, mask = left_pad([s[prefix:] for s in sequences], pad_id)
+    count_mask = mask.clone()
+    for i, row in enumerate(rows):
+        skipped = max(row.count_from - prefix, 0)
+        if skipped:
+            start = ids.shape[1] - (len(sequences[i]) - prefix)
+            count_mask[i, start:start + skipped] = 0
     positions = (mask.cumsum(-1) - 1).clamp(min=0) + prefix
     polarity = torch.zeros((len(rows), len(POLARITIES)))
     polarity[torch.arange(len(rows)), torch.tensor([r.polarity for r in rows])] = 1.0
@@ -163,4 +183,5 @@ def collate(units: Sequence[Unit], pad_id: int, device: str | torch.device = "cp
         pairs[1, p, start + 1] = 1.0
     prefix_ids = torch.tensor([list(sequences[0][:prefix])], dtype=torch.long).reshape(1, prefix)
     return Batch(ids.to(device), mask.to(device), positions.to(device), polarity.to(device),
-                 pairs.to(device), prefix_ids.to(device))
+                 pairs.to(device), prefix_ids.to(device), count_mask.to(device),
+                 prefix_counted=not counted_from)

@@ -48,7 +48,9 @@ def reduce_layer(activation: Any, batch: Batch, rule: str, prefix: Any = None) -
     tokens), added to every row.
     """
     act = activation.float()
-    mask = batch.attention_mask.unsqueeze(-1).to(act.dtype)
+    mask = batch.count_mask.unsqueeze(-1).to(act.dtype)
+    if not batch.prefix_counted:
+        prefix = None
     summed = (act * mask).sum(dim=1)
     if prefix is not None:
         summed = summed + prefix[0]

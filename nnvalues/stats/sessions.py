@@ -13,7 +13,7 @@ requests under half-precision autocast, which would round token counts above 256
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -30,6 +30,7 @@ def on_device(batch: Batch, device: Any) -> Batch:
     """The batch with every tensor on `device`."""
     return dataclasses.replace(batch, **{
         f.name: getattr(batch, f.name).to(device) for f in dataclasses.fields(batch)
+        if isinstance(getattr(batch, f.name), torch.Tensor)
     })
 
 
@@ -67,14 +68,21 @@ def reduce_request(envoy: Any, architecture: Architecture, batches: Sequence[Bat
 
 def summaries(loaded: "LoadedModel", groups: list[list[Unit]], rule: str,
               trace_options: dict[str, Any], execution: "Execution",
+              prepare: Callable[[list[Unit]], list[Unit]] | None = None,
               ) -> Iterator[tuple[Any, Batch, int]]:
-    """Summaries with the rows and units they cover: per batch here, per request remotely."""
+    """Summaries with the rows and units they cover: per batch here, per request remotely.
+
+    `prepare` turns a group into the units measured, just before its turn (e.g. it appends
+    each prompt's generated answer), so an interrupted run never prepares what it skips.
+    """
     pad_id = loaded.tokenizer.pad_token_id
+    if prepare is None:
+        prepare = list
     if execution.serialised:
         # Several batches per request, and no prefix cache to ship with them.
         step = execution.batches_per_request
         for start in range(0, len(groups), step):
-            request = groups[start:start + step]
+            request = [prepare(group) for group in groups[start:start + step]]
             batches = [collate(group, pad_id, loaded.device) for group in request]
             summary = reduce_request(loaded.envoy, loaded.architecture, batches, rule,
                                      **execution.trace_options(loaded))
@@ -85,6 +93,7 @@ def summaries(loaded: "LoadedModel", groups: list[list[Unit]], rule: str,
     # Remote-style trace options keep one self-contained request per batch, without a cache.
     share_prefix = loaded.architecture.prefix_cache and "remote" not in trace_options
     for group in groups:
+        group = prepare(group)
         batch = collate(group, pad_id, loaded.device, share_prefix=share_prefix)
         summary = reduce_batch(loaded.envoy, loaded.architecture, batch, rule, **trace_options)
         yield summary, batch, len(group)
