@@ -3,8 +3,9 @@
 A scoring batch is `locate`'s batch (left-padded, pairs kept together, the same unit order)
 with each row's target tokens appended, so the right end of every row is its target and
 the column that predicts target token j is the same for all rows of equal target length.
-Gradient methods cannot use `locate`'s shared-prefix cache or inference mode: they run
-plain forward passes under `torch.enable_grad` with hooks on the activation modules.
+Gradient methods cannot use `locate`'s shared-prefix cache or inference mode: locally they
+run plain forward passes under `torch.enable_grad` with hooks on the activation modules
+(remotely, nnsight traces: `nnvalues.baselines.traced`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ targets are token ids, so no letter variant is missed.
 Cost: the m x layers scaled passes differ only at the last position, so the prompt's
 earlier tokens run once into a key/value cache and the m x layers rows are single-token
 forward + backward passes over it (all in one batch); models with sliding-window
-attention, whose cache cannot be shared so, run full rows instead.
+attention, whose cache cannot be shared so, run full rows instead, and so does the traced
+path (NDIF), where each pass is its own trace in the batch's session.
 """
 
 from __future__ import annotations

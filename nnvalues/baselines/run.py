@@ -3,7 +3,9 @@
 The run mirrors `locate`: the same records (`select_records`), rendering, unit order and
 batches, one cell per model, method and dimension; running sums are checkpointed after
 every batch, so an interrupted run resumes on the next identical command and ends with
-the same scores. Targets are computed per batch from the recorded target rule.
+the same scores. Targets are computed per batch from the recorded target rule. On NDIF
+(or its simulation) a request of `batches_per_request` batches is one nnsight session and
+the checkpoint follows each request.
 """
 
 from __future__ import annotations
