@@ -19,12 +19,11 @@ from typing import Any
 
 import torch
 
-from nnvalues.baselines.batches import ActivationHooks, ScoringBatch
-from nnvalues.baselines.method import ScoringMethod
-from nnvalues.models.loading import LoadedModel
+from nnvalues.baselines.batches import ScoringBatch
+from nnvalues.baselines.method import AnswerGradientMethod
 
 
-class AttributionPatching(ScoringMethod):
+class AttributionPatching(AnswerGradientMethod):
     name = "atp"
     description = "attribution patching, value vs reversed description (Nanda 2023; Syed et al. 2023)"
     needs_pairs = True
@@ -34,24 +33,24 @@ class AttributionPatching(ScoringMethod):
         return {"objective": "value answer log-likelihood", "patched": "shared suffix columns",
                 "activation": "act_fn output"}
 
-    def score_batch(self, loaded: LoadedModel, batch: ScoringBatch,
-                    ) -> tuple[torch.Tensor, None]:
+    def objective(self, batch: ScoringBatch, logits: torch.Tensor) -> torch.Tensor:
+        """The value answer's log-likelihood on the value rows."""
+        return batch.target_log_likelihood(logits)[batch.batch.pairs[0].argmax(dim=1)].sum()
+
+    def reduce(self, activations: list[torch.Tensor], gradients: list[torch.Tensor],
+               batch: ScoringBatch) -> torch.Tensor:
         inner = batch.batch
         positive = inner.pairs[0].argmax(dim=1)
         negative = inner.pairs[1].argmax(dim=1)
-        with torch.enable_grad(), ActivationHooks(loaded) as hooks:
-            logits = loaded.hf_model(**batch.inputs(), logits_to_keep=batch.keep_logits()).logits
-            likelihood = batch.target_log_likelihood(logits)
-            grads = hooks.gradients(likelihood[positive].sum())
         shared = shared_suffix(inner.input_ids, inner.attention_mask, positive, negative)
         weights = shared.float()[:, :, None]
         sums = []
-        for raw, grad in zip(hooks.raw, grads):
+        for raw, grad in zip(activations, gradients):
             g = grad[positive] * weights
-            value = (g * raw[positive].detach().float()).sum(dim=(0, 1))
-            reversed_ = (g * raw[negative].detach().float()).sum(dim=(0, 1))
+            value = (g * raw[positive]).sum(dim=(0, 1))
+            reversed_ = (g * raw[negative]).sum(dim=(0, 1))
             sums.append(torch.stack([value, reversed_]))
-        return torch.stack(sums), None
+        return torch.stack(sums)
 
 
 def shared_suffix(ids: torch.Tensor, mask: torch.Tensor, first: torch.Tensor,

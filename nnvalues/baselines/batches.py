@@ -3,8 +3,9 @@
 A scoring batch is `locate`'s batch (left-padded, pairs kept together, the same unit order)
 with each row's target tokens appended, so the right end of every row is its target and
 the column that predicts target token j is the same for all rows of equal target length.
-Gradient methods cannot use `locate`'s shared-prefix cache or inference mode: they run
-plain forward passes under `torch.enable_grad` with hooks on the activation modules.
+Gradient methods cannot use `locate`'s shared-prefix cache or inference mode: locally they
+run plain forward passes under `torch.enable_grad` with hooks on the activation modules
+(remotely, nnsight traces: `nnvalues.baselines.traced`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import RenderedPrompt
 from nnvalues.stats.batching import Batch, Row, Unit, collate
+from nnvalues.stats.sessions import on_device
 
 
 @dataclass
@@ -57,6 +59,14 @@ class ScoringBatch:
         """How many trailing columns need logits: the longest target plus one."""
         return int(self.target_lengths.max()) + 1
 
+    def model_inputs(self) -> dict[str, Any]:
+        """The model's keyword arguments, asking only for the logits the targets need."""
+        return {**self.inputs(), "logits_to_keep": self.keep_logits()}
+
+    def to(self, device: Any) -> "ScoringBatch":
+        """The batch with every tensor on `device` (where a trace finds the model)."""
+        return ScoringBatch(on_device(self.batch, device), self.target_lengths.to(device))
+
 
 def scoring_batch(units: Sequence[Unit], targets: dict[str, tuple[int, ...]], pad_id: int,
                   device: str | torch.device = "cpu") -> ScoringBatch:
@@ -86,12 +96,10 @@ class ActivationHooks:
         self.raw: list[torch.Tensor | None] = [None] * loaded.architecture.n_layers
         self.outputs: list[torch.Tensor | None] = [None] * loaded.architecture.n_layers
         self._handles: list[Any] = []
-        self._frozen: list[torch.nn.Parameter] = []
+        self._frozen = FrozenParameters(loaded.hf_model)
 
     def __enter__(self) -> "ActivationHooks":
-        self._frozen = [p for p in self.loaded.hf_model.parameters() if p.requires_grad]
-        for parameter in self._frozen:
-            parameter.requires_grad_(False)
+        self._frozen.__enter__()
         architecture = self.loaded.architecture
         for layer in range(architecture.n_layers):
             module = architecture.activation_module(self.loaded.hf_model, layer)
@@ -102,8 +110,7 @@ class ActivationHooks:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        for parameter in self._frozen:
-            parameter.requires_grad_(True)
+        self._frozen.__exit__()
 
     def _hook(self, layer: int) -> Any:
         def hook(_module: Any, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
@@ -121,3 +128,23 @@ class ActivationHooks:
         grads = torch.autograd.grad(objective, self.outputs, allow_unused=True)
         return [torch.zeros_like(o, dtype=torch.float32) if g is None else g.float()
                 for o, g in zip(self.outputs, grads)]
+
+
+class FrozenParameters:
+    """While entered, no weight of `model` requires a gradient, as on NDIF: autograd keeps
+    nothing for the weights, and the graph starts where an activation asks for one."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self._frozen: list[torch.nn.Parameter] = []
+
+    def __enter__(self) -> "FrozenParameters":
+        self._frozen = [p for p in self.model.parameters() if p.requires_grad]
+        for parameter in self._frozen:
+            parameter.requires_grad_(False)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for parameter in self._frozen:
+            parameter.requires_grad_(True)
+        self._frozen = []

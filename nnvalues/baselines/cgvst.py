@@ -22,13 +22,12 @@ from typing import Any
 
 import torch
 
-from nnvalues.baselines.batches import ActivationHooks, ScoringBatch
-from nnvalues.baselines.method import ScoringMethod, by_polarity
+from nnvalues.baselines.batches import ScoringBatch
+from nnvalues.baselines.method import AnswerGradientMethod, by_polarity
 from nnvalues.errors import UsageError
-from nnvalues.models.loading import LoadedModel
 
 
-class Cgvst(ScoringMethod):
+class Cgvst(AnswerGradientMethod):
     name = "cgvst"
     description = ("gradient x activation at each prompt's most significant tokens, the closest "
                    "documented reading of Song et al. 2024 (CGVST)")
@@ -43,9 +42,13 @@ class Cgvst(ScoringMethod):
                 "attribution": "gradient x act_fn output",
                 "reading": "closest documented reading (no public code)"}
 
-    def score_batch(self, loaded: LoadedModel, batch: ScoringBatch,
-                    ) -> tuple[torch.Tensor, None]:
-        attributions = gradient_times_activation(loaded, batch)   # per layer [rows, seq, neuron]
+    def objective(self, batch: ScoringBatch, logits: torch.Tensor) -> torch.Tensor:
+        """The log-likelihood of every row's target."""
+        return batch.target_log_likelihood(logits).sum()
+
+    def reduce(self, activations: list[torch.Tensor], gradients: list[torch.Tensor],
+               batch: ScoringBatch) -> torch.Tensor:
+        attributions = [a * g for a, g in zip(activations, gradients)]  # per layer [rows, seq, neuron]
         significance = sum(a.abs().sum(dim=-1) for a in attributions)  # [rows, seq]
         real = batch.batch.attention_mask.bool()
         significance = significance.masked_fill(~real, -1.0)
@@ -55,12 +58,4 @@ class Cgvst(ScoringMethod):
         chosen &= real
         weights = chosen.float()[:, :, None]
         per_row = torch.stack([(a * weights).sum(dim=1) for a in attributions], dim=1)
-        return by_polarity(per_row, batch), None
-
-
-def gradient_times_activation(loaded: LoadedModel, batch: ScoringBatch) -> list[torch.Tensor]:
-    """Per layer, [rows, seq, neuron] activation x gradient of the target log-likelihood."""
-    with torch.enable_grad(), ActivationHooks(loaded) as hooks:
-        logits = loaded.hf_model(**batch.inputs(), logits_to_keep=batch.keep_logits()).logits
-        grads = hooks.gradients(batch.target_log_likelihood(logits).sum())
-        return [(raw.detach().float() * grad) for raw, grad in zip(hooks.raw, grads)]
+        return by_polarity(per_row, batch)

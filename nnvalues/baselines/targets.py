@@ -15,12 +15,15 @@ prompt position; answer-level methods (CGVST, attribution patching) the whole ta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from nnvalues.data.records import PromptRecord
 from nnvalues.errors import UsageError
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import RenderedPrompt
+
+if TYPE_CHECKING:
+    from nnvalues.execution import Execution
 
 TARGET_RULES = {
     "greedy": "the model's own greedy continuation of each prompt",
@@ -55,8 +58,10 @@ class TargetRule:
             )
 
     def targets(self, loaded: LoadedModel, records: Sequence[PromptRecord],
-                prompts: Sequence[RenderedPrompt]) -> list[tuple[int, ...]]:
-        """The target token ids of each prompt (at least one each)."""
+                prompts: Sequence[RenderedPrompt],
+                execution: "Execution | None" = None) -> list[tuple[int, ...]]:
+        """The target token ids of each prompt (at least one each); greedy targets are
+        generated where `execution` runs the model (here when None)."""
         if self.kind == "reference":
             found = [tuple(loaded.tokenizer(str(r.extra["answer"]), add_special_tokens=False)
                            ["input_ids"][:self.tokens]) for r in records]
@@ -65,7 +70,7 @@ class TargetRule:
 
             settings = GenerationSettings(max_new_tokens=self.tokens, batch_size=max(1, len(prompts)))
             found = [g.token_ids for g in generate(loaded, [p.input_ids for p in prompts],
-                                                   settings=settings)]
+                                                   settings=settings, execution=execution)]
         empty = [r.id for r, ids in zip(records, found) if not ids]
         if empty:
             raise UsageError(f"prompt {empty[0]} has an empty target: its answer tokenises to nothing")

@@ -11,6 +11,9 @@ import typer
 from nnvalues.baselines import METHODS, TARGET_RULES, Baseline, TargetRule, default_score_store
 from nnvalues.baselines import score as run_score
 from nnvalues.cli.output import console, parse_list, table
+from nnvalues.cli.remote_options import (
+    BATCHES_PER_REQUEST, NDIF_HOST, REMOTE, REMOTE_DEADLINE, execution_from,
+)
 from nnvalues.errors import UsageError
 from nnvalues.models.registry import DEFAULT_MODEL
 
@@ -38,18 +41,26 @@ def score(
     device: Optional[str] = typer.Option(None, help="cpu or cuda [default: cuda when present]."),
     dtype: str = typer.Option("auto", help="auto, float32, bfloat16, ..."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    remote: bool = REMOTE,
+    ndif_host: Optional[str] = NDIF_HOST,
+    batches_per_request: int = BATCHES_PER_REQUEST,
+    remote_deadline: float = REMOTE_DEADLINE,
 ) -> None:
-    """Score every neuron with one baseline on the prompts `locate` measures."""
+    """Score every neuron with one baseline on the prompts `locate` measures (atp, cgvst and
+    qrnca also on NDIF)."""
     target = store or default_score_store()
+    execution = execution_from(remote, ndif_host, remote_deadline, batches_per_request)
     summaries = run_score(
         model, method=method, dimensions=parse_list(dimensions), prompts=prompts, limit=limit,
         batch_size=batch_size, store=target, cube=cube, targets=TargetRule(targets, target_tokens),
         steps=steps, significant_tokens=significant_tokens, template_mode=template_mode, seed=seed,
-        restart=restart, device=device, dtype=dtype, show_progress=not quiet)
+        restart=restart, device=device, dtype=dtype, show_progress=not quiet, execution=execution)
     rows = [(s.dimension, s.status, s.prompts, f"{s.seconds:.1f}",
              f"{s.seconds / s.prompts:.2f}" if s.prompts and s.seconds else "") for s in summaries]
     console.print(table(f"{method}: {summaries[0].model} -> {target}",
                         ("dimension", "status", "prompts", "seconds", "seconds/prompt"), rows))
+    if execution.serialised:
+        console.print(f"{execution.describe()}: {execution.meter.describe()}")
 
 
 def baseline_rule(method: str, scores: Optional[Path], per_role: Optional[int],
