@@ -7,10 +7,12 @@
 The same left-padded batches are generated (greedy, a fixed number of new tokens so that
 every run does the same work), all in the model's one dtype, by (a) plain `transformers`
 generate, (b) nnsight with an edit of no neurons (the tracing overhead alone), (c) nnsight
-with the paper's edit (eq. 6, gamma 2) applied on every step, and (a) and (c) again with
-the batch's shared prompt prefix run once. Runs are interleaved and the best of `repeats`
+with the paper's edit (eq. 6, gamma 2) applied on every step, (a) and (c) again with
+the batch's shared prompt prefix run once, and (a) with torch's own SDPA attention instead of
+nnvalues' one-token decoding path (`nnvalues.models.attention`; CPU, half precision). Runs are interleaved and the best of `repeats`
 is kept, so that noise from other work on the machine hits all alike. The ratios of tokens
-per second are printed: edited / plain (target >= 0.9) and shared prefix / not.
+per second are printed: edited / plain (target >= 0.9), shared prefix / not, and decoding
+attention / torch SDPA.
 The neurons come from the store when it holds the model (default: stores/activations.zarr),
 otherwise from a small store measured into a temporary directory first.
 """
@@ -77,14 +79,16 @@ def main() -> None:
     prompts = [p.input_ids for p in render_questions(loaded.tokenizer, questions)[0]]
     settings = GenerationSettings(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
                                   batch_size=args.batch_size)
-    runs = {"plain": (None, False), "nnsight, no edit": (Edit.empty(), False),
-            "edited": (edit, False), "plain, shared prefix": (None, True),
-            "edited, shared prefix": (edit, True)}
+    chosen = loaded.hf_model.config._attn_implementation
+    runs = {"plain": (None, False, chosen), "nnsight, no edit": (Edit.empty(), False, chosen),
+            "edited": (edit, False, chosen), "plain, shared prefix": (None, True, chosen),
+            "edited, shared prefix": (edit, True, chosen), "plain, torch sdpa": (None, False, "sdpa")}
     generate(loaded, prompts, edit, settings)  # warm-up: nnsight compiles its code paths once
     best: dict[str, float] = {}
     tokens = 0
     for _ in range(args.repeats):
-        for name, (run_edit, share) in runs.items():
+        for name, (run_edit, share, attention) in runs.items():
+            loaded.hf_model.set_attn_implementation(attention)
             start = time.perf_counter()
             answers = generate(loaded, prompts, run_edit, settings, share_prefix=share)
             elapsed = time.perf_counter() - start
@@ -101,12 +105,16 @@ def main() -> None:
         "ratio_nnsight_over_plain": round(rates["nnsight, no edit"] / rates["plain"], 3),
         "ratio_shared_prefix_plain": round(rates["plain, shared prefix"] / rates["plain"], 3),
         "ratio_shared_prefix_edited": round(rates["edited, shared prefix"] / rates["edited"], 3),
+        "attention": chosen,
+        "ratio_attention_over_sdpa": round(rates["plain"] / rates["plain, torch sdpa"], 3),
     }
     print(json.dumps(result, indent=1))
     print(f"edited / plain tokens per second: {result['ratio_edited_over_plain']:.3f} "
           f"(target >= 0.9; nnsight without an edit: {result['ratio_nnsight_over_plain']:.3f})")
     print(f"shared prefix / not, tokens per second: plain {result['ratio_shared_prefix_plain']:.3f}, "
           f"edited {result['ratio_shared_prefix_edited']:.3f} ({loaded.dtype})")
+    print(f"{chosen} / torch sdpa, plain generation tokens per second: "
+          f"{result['ratio_attention_over_sdpa']:.3f}")
 
 
 if __name__ == "__main__":

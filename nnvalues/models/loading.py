@@ -18,6 +18,7 @@ import torch
 from nnvalues.config import cache_dir, check_device, configure_torch, default_device
 from nnvalues.errors import ModelError
 from nnvalues.fingerprint import hash_directory, hash_file
+from nnvalues.models.attention import use_decode_attention
 from nnvalues.models.architecture import Architecture, resolve
 from nnvalues.models.precision import resolve_dtype
 from nnvalues.models.registry import EMBEDDED
@@ -104,6 +105,8 @@ def load_model(spec: str, *, device: str | None = None, dtype: str = "auto") -> 
         revision = getattr(model.config, "_commit_hash", None) or "unknown"
     architecture = resolve(model)
     model.to(device).eval()
+    if device == "cpu":
+        use_decode_attention(model)
     _prepare_tokenizer(tokenizer, model)
     dtype_name = str(torch_dtype).removeprefix("torch.")
     return LoadedModel(name, source, revision, model, tokenizer, architecture, device, dtype_name)
