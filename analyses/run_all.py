@@ -4,10 +4,11 @@ store's, from one evidence table per store computed once (written as evidence.cs
 
     python analyses/run_all.py [--cube stores/activations.zarr]
         [--results stores/study-smollm2.zarr --results stores/sweeps-smollm2.zarr
-         --results stores/likert-smollm2.zarr] [--out analyses/figures]
+         --results stores/likert-smollm2.zarr --results stores/baselines-eval-smollm2.zarr]
+        [--out analyses/figures]
 
 The first results store's files go to --out, each further one's to a folder named after it
-(analyses/figures/sweeps-smollm2/, analyses/figures/likert-smollm2/).
+(analyses/figures/sweeps-smollm2/, likert-smollm2/, baselines-eval-smollm2/).
 
 A script whose store lacks what it needs prints one "skipped" line; the exit status is
 non-zero only when a script fails.
@@ -27,6 +28,7 @@ from nnvalues.figures.output import DEFAULT_CUBE, DEFAULT_OUT, DEFAULT_RESULTS
 
 DEFAULT_SWEEPS = DEFAULT_RESULTS.with_name("sweeps-smollm2.zarr")
 DEFAULT_LIKERT = DEFAULT_RESULTS.with_name("likert-smollm2.zarr")
+DEFAULT_BASELINES = DEFAULT_RESULTS.with_name("baselines-eval-smollm2.zarr")
 
 CUBE_SCRIPTS = ("layer_distribution", "chance_counts", "neuron_overlap")
 RESULTS_SCRIPTS = ("gamma_sweep", "neuron_count_sweep", "threshold_tradeoff", "edit_tables",
@@ -58,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("--cube", type=Path, default=DEFAULT_CUBE)
     options.add_argument("--results", type=Path, action="append",
-                         help=f"results store, repeatable [default: {DEFAULT_RESULTS}, {DEFAULT_SWEEPS} "
-                              f"and {DEFAULT_LIKERT}]")
+                         help=f"results store, repeatable [default: {DEFAULT_RESULTS}, {DEFAULT_SWEEPS}, "
+                              f"{DEFAULT_LIKERT} and {DEFAULT_BASELINES}]")
     options.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = options.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    stores = args.results or [DEFAULT_RESULTS, DEFAULT_SWEEPS, DEFAULT_LIKERT]
+    stores = args.results or [DEFAULT_RESULTS, DEFAULT_SWEEPS, DEFAULT_LIKERT, DEFAULT_BASELINES]
     started = time.perf_counter()
     failed = []
     common = ["--out", str(args.out)]
