@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
 # The judge-free study behind analyses/FINDINGS.md, on the embedded model (CPU, no key).
-# Two results stores: the four-dimension grid with its specificity run, and the conservation
-# sweeps with the baselines (scored first with `nnvalues baselines score`, stores/baselines.zarr).
+# Four results stores:
+#   stores/study-smollm2.zarr           four dimensions x 40 held-out questions: paper rule, FDR 0.05
+#                                       and top-50, each against 5 random seeds, both directions,
+#                                       gamma 2; and the paper rule measured on all four dimensions
+#   stores/baselines-eval-smollm2.zarr  the baselines' sets (scored into stores/baselines.zarr
+#                                       first) against the paper rule, same questions
+#   stores/likert-smollm2.zarr          PVQ40 and ValueBench self-ratings under the paper rule and
+#                                       one random control (needs the ValueBench files: --source DIR
+#                                       offline, else they are downloaded and checked)
+#   stores/sweeps-smollm2.zarr          conservation, 20 questions: gamma, neuron-count and
+#                                       threshold sweeps against one random control each
+# Made on 2 shared cores: the study grid took 78 minutes beside other jobs.
 set -euo pipefail
 ALL=openness_to_change,self_transcendence,conservation,self_enhancement
-common=(--judge none --metrics contrast,fluency --limit 20 --quiet)
-study=(--results stores/study-smollm2.zarr)
-sweeps=(--results stores/sweeps-smollm2.zarr --dimensions conservation)
-nnvalues evaluate "${common[@]}" "${study[@]}" --dimensions $ALL --methods paper,fdr,top-k,random \
-    --seeds 3 --directions positive,negative --gammas 2
-nnvalues evaluate "${common[@]}" "${study[@]}" --dimensions $ALL --methods paper \
-    --directions positive,negative --measure-dimensions all --gammas 2
-nnvalues evaluate "${common[@]}" "${sweeps[@]}" --methods paper,lpip,qrnca,cgvst,meandiff,atp \
-    --directions positive,negative --gammas 2
-nnvalues evaluate "${common[@]}" "${sweeps[@]}" --methods paper,random --seeds 1 --directions positive \
-    --gammas 0,1,2,4,8
-nnvalues evaluate "${common[@]}" "${sweeps[@]}" --methods paper,random --seeds 1 --directions positive \
-    --neurons 10,50,200,all --gammas 2
-nnvalues evaluate "${common[@]}" "${sweeps[@]}" --methods paper,random --seeds 1 --directions positive \
-    --thresholds 0.03,0.05,0.1 --gammas 2
+common=(--judge none --limit 40 --quiet --directions positive,negative --gammas 2)
+study=(--metrics contrast,fluency --results stores/study-smollm2.zarr --dimensions $ALL)
+nnvalues evaluate "${common[@]}" "${study[@]}" --methods paper,fdr,top-k,random --seeds 5
+nnvalues evaluate "${common[@]}" "${study[@]}" --methods paper --measure-dimensions all
+
+scores=stores/baselines.zarr
+for dim in ${ALL//,/ }; do
+    for method in atp cgvst; do nnvalues baselines score --method $method --dimensions $dim --limit 20 --store $scores; done
+    nnvalues baselines score --method meandiff --dimensions $dim --store $scores
+done
+for method in lpip qrnca; do nnvalues baselines score --method $method --dimensions conservation --limit 5 --store $scores; done
+baselines=(--metrics contrast,fluency --results stores/baselines-eval-smollm2.zarr --scores $scores)
+nnvalues evaluate "${common[@]}" "${baselines[@]}" --dimensions conservation --methods paper,lpip,qrnca,cgvst,meandiff,atp
+nnvalues evaluate "${common[@]}" "${baselines[@]}" --dimensions openness_to_change,self_transcendence,self_enhancement \
+    --methods paper,cgvst,meandiff,atp
+
+nnvalues evaluate "${common[@]}" --metrics likert --results stores/likert-smollm2.zarr --dimensions $ALL \
+    --methods paper,random --seeds 1
+
+sweeps=(--judge none --metrics contrast,fluency --limit 20 --quiet --results stores/sweeps-smollm2.zarr
+        --dimensions conservation --methods paper,random --seeds 1)
+nnvalues evaluate "${sweeps[@]}" --directions positive --gammas 0,1,2,4,8
+nnvalues evaluate "${sweeps[@]}" --directions positive --neurons 10,50,200,all --gammas 2
+nnvalues evaluate "${sweeps[@]}" --directions positive --thresholds 0.03,0.05,0.1 --gammas 2
 python analyses/run_all.py
