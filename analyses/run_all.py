@@ -36,6 +36,17 @@ RESULTS_SCRIPTS = ("gamma_sweep", "neuron_count_sweep", "threshold_tradeoff", "e
 
 EVIDENCE_READERS = RESULTS_SCRIPTS[:-1]
 """The scripts that read the evidence table (the PVQ40 profile reads item ratings)."""
+MORE_TABLES = ("fluency", "likert-valuebench")
+"""Metrics that also get their own Tables 1 and 4 (in a folder named after the metric) when a
+store holds them beside the one the scripts show by default."""
+
+
+def metrics_in(evidence: Path | None) -> list[str]:
+    if evidence is None:
+        return []
+    import pandas as pd
+
+    return sorted(set(pd.read_csv(evidence, usecols=["metric"])["metric"]))
 
 
 def evidence_csv(results: Path, out: Path) -> Path | None:
@@ -80,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         extra = ["--evidence", str(evidence)] if evidence is not None else []
         runs += [(name, ["--results", str(results), *(extra if name in EVIDENCE_READERS else []),
                          "--out", str(out)]) for name in RESULTS_SCRIPTS]
+        runs += [("edit_tables", ["--results", str(results), *extra, "--metric", metric,
+                                  "--out", str(out / metric)])
+                 for metric in metrics_in(evidence) if metric in MORE_TABLES]
     for name, script_args in runs:
         if importlib.import_module(name).main(script_args) != 0:
             failed.append(name)
