@@ -17,13 +17,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
 from nnvalues.intervene.edits import Edit
 from nnvalues.intervene.generation import pad_batch
 from nnvalues.models.loading import LoadedModel
 from nnvalues.stats.batching import MIN_SHARED_PREFIX, shared_prefix_length
 from nnvalues.stats.counting import SharedPrefixCache
-from transformers import DynamicCache
 
 
 def _prefix_cache(model: Any, prefix: Sequence[int], device: Any) -> SharedPrefixCache:
@@ -108,8 +108,8 @@ def batch_answer_logprobs(loaded: LoadedModel, prompts: Sequence[Sequence[int]],
         ids[r, :len(answer)] = torch.as_tensor([prompts[q][-1], *answer[:-1]][:len(answer)])
         targets[r, :len(answer)] = torch.as_tensor(answer)
         answer_mask[r, :len(answer)] = 1
-    repeats = torch.as_tensor(per_prompt, device=device)
-    starts = (shared + own_mask.sum(dim=1)).repeat_interleave(repeats.cpu())
+    repeats = torch.as_tensor(per_prompt)
+    starts = (shared + own_mask.sum(dim=1)).repeat_interleave(repeats)
     positions = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)
     context = edit.applied(loaded) if edit is not None and edit.layers else nullcontext()
     with torch.inference_mode(), context:
@@ -122,8 +122,8 @@ def batch_answer_logprobs(loaded: LoadedModel, prompts: Sequence[Sequence[int]],
         model(input_ids=own["input_ids"], attention_mask=own_mask.to(device),
               position_ids=own_positions.to(device), past_key_values=cache, use_cache=True,
               logits_to_keep=1)
-        _repeat_rows(cache, repeats)
-        mask = torch.cat([own_mask.repeat_interleave(repeats.cpu(), dim=0), answer_mask], dim=1)
+        _repeat_rows(cache, repeats.to(device))
+        mask = torch.cat([own_mask.repeat_interleave(repeats, dim=0), answer_mask], dim=1)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                        position_ids=positions.to(device), past_key_values=cache,
                        use_cache=True).logits.float()
