@@ -28,7 +28,7 @@ from nnvalues.data.valueinsight import load_dataset, paired_records
 from nnvalues.errors import StoreError, UsageError
 from nnvalues.execution import Execution
 from nnvalues.fingerprint import hash_json
-from nnvalues.memory import release_freed_memory
+from nnvalues.memory import batch_collection, release_freed_memory
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import Renderer
 from nnvalues.select.selection import PAPER_THRESHOLD
@@ -177,7 +177,7 @@ def locate(
                     "seed": seed, "batch_size": batch_size}
             started = time.perf_counter()
             with (cube_store.cell_lock(model_key(loaded.name), name) if cube_store is not None
-                  else nullcontext()):  # one writer per cell; a second one is refused
+                  else nullcontext()), batch_collection():  # one writer per cell
                 data, status = run.measure(name, cell_records, cell)
             cells.append(label_cell(data))
             if on_cell is not None:

@@ -35,7 +35,7 @@ from nnvalues.errors import StoreError, UsageError
 from nnvalues.execution import Execution
 from nnvalues.fingerprint import hash_json
 from nnvalues.locate import select_records
-from nnvalues.memory import release_freed_memory
+from nnvalues.memory import batch_collection, release_freed_memory
 from nnvalues.models.loading import LoadedModel
 from nnvalues.prompts.render import Renderer
 from nnvalues.stats.batching import Unit, batch_units, make_units
@@ -143,10 +143,11 @@ def score(
         execution = execution.with_status(
             lambda status, _detail: progress.set_postfix_str(f"NDIF {status.lower()}"))
     try:
-        return [_score_cell(loaded, renderer, score_store, key, scorer, targets, name, cell_records,
-                            {**provenance, **settings, **origin, "seed": seed}, batch_size,
-                            restart, progress, on_batch, execution)
-                for name, cell_records in by_dimension.items()]
+        with batch_collection():
+            return [_score_cell(loaded, renderer, score_store, key, scorer, targets, name,
+                                cell_records, {**provenance, **settings, **origin, "seed": seed},
+                                batch_size, restart, progress, on_batch, execution)
+                    for name, cell_records in by_dimension.items()]
     finally:
         progress.close()
 
