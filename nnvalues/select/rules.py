@@ -142,15 +142,13 @@ class FDR:
         check_choice(self.test, Test, "test")
 
     def choose(self, cell: xr.Dataset) -> Selection:
-        deltas = cell_deltas(cell)
-        if self.test == PAIRED_T:
-            pvalues, signs = paired_mean_test(cell)
-        else:
+        if self.test != PAIRED_T:
             pvalues, _ = cell_pvalues(cell, self.test)
-            signs = deltas
-        value, opposite = fdr_masks(signs, bh_qvalues(pvalues), float(self.q))
-        return from_mask(np.nan_to_num(deltas, nan=0.0) if self.test == PAIRED_T else deltas,
-                         value, opposite)
+            deltas = cell_deltas(cell)
+            return from_mask(deltas, *fdr_masks(deltas, bh_qvalues(pvalues), float(self.q)))
+        pvalues, means = paired_mean_test(cell)
+        chosen = from_mask(means, *fdr_masks(means, bh_qvalues(pvalues), float(self.q)))
+        return with_probability_effects(chosen, cell)
 
     def parameters(self) -> dict[str, Any]:
         return {"fdr": float(self.q), "test": self.test}
