@@ -12,14 +12,13 @@ An edit, when given, is applied to both passes (every position, as in generation
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 from transformers import DynamicCache
 
-from nnvalues.intervene.edits import Edit
+from nnvalues.intervene.edits import Edit, hooked
 from nnvalues.intervene.generation import pad_batch
 from nnvalues.models.loading import LoadedModel
 from nnvalues.stats.batching import MIN_SHARED_PREFIX, shared_prefix_length
@@ -56,8 +55,7 @@ def answer_logprobs(loaded: LoadedModel, prompt: Sequence[int], answers: Sequenc
         targets[r, :len(answer)] = torch.as_tensor(answer)
         mask[r, :len(answer)] = 1
     start = len(prompt) - 1
-    context = edit.applied(loaded) if edit is not None and edit.layers else nullcontext()
-    with torch.inference_mode(), context:
+    with torch.inference_mode(), hooked(loaded, edit):
         cache = _prefix_cache(model, prompt[:-1], device) if start else None
         full_mask = torch.cat([torch.ones((len(rows), start), dtype=torch.long), mask], dim=1)
         positions = (start + torch.arange(width)).expand(len(rows), -1)
@@ -111,8 +109,7 @@ def batch_answer_logprobs(loaded: LoadedModel, prompts: Sequence[Sequence[int]],
     repeats = torch.as_tensor(per_prompt)
     starts = (shared + own_mask.sum(dim=1)).repeat_interleave(repeats)
     positions = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)
-    context = edit.applied(loaded) if edit is not None and edit.layers else nullcontext()
-    with torch.inference_mode(), context:
+    with torch.inference_mode(), hooked(loaded, edit):
         cache = DynamicCache(config=model.config)
         if shared:
             opening = torch.as_tensor([heads[0][:shared]], dtype=torch.long, device=device)
@@ -156,8 +153,7 @@ def next_token_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]],
     inputs = pad_batch(loaded, [list(r)[shared:] for r in rows])
     mask = inputs["attention_mask"]
     positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
-    context = edit.applied(loaded) if edit is not None and edit.layers else nullcontext()
-    with torch.inference_mode(), context:
+    with torch.inference_mode(), hooked(loaded, edit):
         cache = _prefix_cache(model, rows[0][:shared], device) if shared else None
         if shared:
             mask = torch.cat([torch.ones((len(rows), shared), dtype=mask.dtype, device=device), mask], 1)

@@ -18,9 +18,9 @@ random 90% of its neurons; here all chosen neurons are edited.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator
 
 import numpy as np
 import torch
@@ -87,6 +87,16 @@ class LayerEdit:
             edited = edited + self.shift
         edited = torch.minimum(edited, self.upper) if self.clamped else edited
         return edited.to(chosen.dtype)
+
+    def full_width(self, width: int, device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scale, shift, upper) over all `width` neurons of the layer: identity where unedited."""
+        index = self.index.to(device)
+        maps = []
+        for values, identity in ((self.scale, 1.0), (self.shift, 0.0), (self.upper, float("inf"))):
+            full = torch.full((width,), identity, dtype=torch.float32, device=device)
+            full[index] = values.to(device=device, dtype=torch.float32)
+            maps.append(full)
+        return maps[0], maps[1], maps[2]
 
     def to(self, device: Any, dtype: torch.dtype) -> "LayerEdit":
         """On `device`; the map stays float32 whatever the activations' `dtype`."""
@@ -183,11 +193,34 @@ class Edit:
                 handle.remove()
 
 
+def hooked(model: Any, edit: Edit | None) -> ContextManager[Any]:
+    """`edit.applied(model)`, or a block that changes nothing when there is no edit."""
+    return edit.applied(model) if edit is not None and edit.layers else nullcontext(model)
+
+
 def _hook(layer_edit: LayerEdit) -> Any:
-    def edit_output(_module: Any, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
-        output = output.clone()
-        output[..., layer_edit.index] = layer_edit.apply(output[..., layer_edit.index])
-        return output
+    """A forward hook rewriting the module's output in place, over the whole width at once.
+
+    Untouched neurons get the identity map (x * 1 + 0, capped at +inf), which is exact, and
+    three element-wise passes over a row cost less than gathering and scattering the chosen
+    columns (bench_intervene: edited generation within a few percent of plain).
+    """
+    maps: dict[tuple[int, torch.device], tuple[torch.Tensor, ...]] = {}
+
+    def edit_output(_module: Any, _inputs: Any, output: torch.Tensor) -> None:
+        key = (output.shape[-1], output.device)
+        if key not in maps:
+            maps[key] = layer_edit.full_width(*key)
+        scale, shift, upper = maps[key]
+        work = output.float()  # the same tensor when the model is float32
+        if layer_edit.scaled:
+            work.mul_(scale)
+        if layer_edit.shifted:
+            work.add_(shift)
+        if layer_edit.clamped:
+            torch.minimum(work, upper, out=work)
+        if work is not output:
+            output.copy_(work)
 
     return edit_output
 

@@ -1,10 +1,13 @@
-"""Batched generation, plain or with an edit applied on every forward step through nnsight.
+"""Batched generation, plain or with an edit applied on every forward step.
 
 Prompts are token ids, padded on the left with an attention mask, so a batch of questions
-of different lengths generates as each would alone. The edit runs inside nnsight's
-`tracer.all()` loop: step 0 is the prompt's forward pass, then one step per new token, so
-every position the model ever computes sees the edited activations. The loop is
-open-ended, so the result is read in a second invoke that runs after the generation.
+of different lengths generates as each would alone. Every position the model ever computes
+(the prompt's forward pass, then one step per new token) sees the edited activations.
+Here the edit is a forward hook on each edited layer's activation module (`Edit.applied`):
+plain `transformers` generation with no tracing cost per step. When the weights are
+elsewhere (NDIF, a serialised execution), the same edit runs inside nnsight's
+`tracer.all()` step loop instead; the loop is open-ended, so the result is read in a second
+invoke that runs after the generation. Both give the same tokens (tests/test_remote.py).
 
 With `share_prefix`, the tokens every prompt of a batch starts with (system prompt and
 template, about half of each question's prompt) run once, edited like the rest, and their
@@ -16,7 +19,6 @@ Generation grows that cache as usual, so it is a fresh one per batch.
 from __future__ import annotations
 
 import warnings
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
@@ -24,7 +26,7 @@ import torch
 
 from nnvalues.errors import UsageError
 from nnvalues.execution import Execution
-from nnvalues.intervene.edits import Edit
+from nnvalues.intervene.edits import Edit, hooked
 from nnvalues.models.loading import LoadedModel
 from nnvalues.stats.batching import MIN_SHARED_PREFIX, left_pad, shared_prefix_length
 
@@ -99,8 +101,7 @@ def prefix_cache(loaded: LoadedModel, prefix_ids: Sequence[int], rows: int,
                  edit: Edit | None = None) -> Any:
     """The key/value cache of `prefix_ids` run once (with `edit`), repeated over `rows`."""
     ids = torch.as_tensor([list(prefix_ids)], dtype=torch.long, device=loaded.device)
-    edited = edit.applied(loaded) if edit is not None and edit.layers else nullcontext()
-    with edited:  # the base model: the prefix's logits are never needed
+    with hooked(loaded, edit):  # the base model: the prefix's logits are never needed
         cache = loaded.hf_model.base_model(input_ids=ids, use_cache=True).past_key_values
     cache.batch_repeat_interleave(rows)
     return cache
@@ -143,7 +144,7 @@ def generate(loaded: LoadedModel, prompts: Sequence[Sequence[int]], edit: Edit |
              on_batch: Callable[[int], None] | None = None,
              execution: Execution | None = None,
              share_prefix: bool = SHARE_PREFIX) -> list[Generated]:
-    """Answers to `prompts` (token ids); plain transformers generation when `edit` is None.
+    """Answers to `prompts` (token ids), with `edit` applied on every step when given.
 
     With a serialised `execution` (NDIF or its simulation) every batch, edited or not, is
     one nnsight generation request: the weights are not here. `share_prefix` runs a batch's
@@ -172,10 +173,9 @@ def generate(loaded: LoadedModel, prompts: Sequence[Sequence[int]], edit: Edit |
             if serialised:
                 sequences = _generate_edited(loaded, inputs, device_edit or Edit.empty(), kwargs,
                                              execution.trace_options(loaded, generating=True))
-            elif device_edit is None:
-                sequences = loaded.hf_model.generate(**inputs, **step_kwargs)
             else:
-                sequences = _generate_edited(loaded, inputs, device_edit, step_kwargs)
+                with hooked(loaded, device_edit):
+                    sequences = loaded.hf_model.generate(**inputs, **step_kwargs)
         width = inputs["input_ids"].shape[1]
         for row in sequences[:, width:].tolist():
             tokens = _trim(row, stop)
