@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # The judge-free study behind analyses/FINDINGS.md, on the embedded model (CPU, no key).
 # Four results stores:
-#   stores/study-smollm2.zarr           four dimensions x 40 held-out questions: paper rule, FDR 0.05
+#   stores/study-smollm2.zarr           four dimensions x 100 held-out questions: paper rule, FDR 0.05
 #                                       and top-50, each against 5 random seeds, both directions,
 #                                       gamma 2; and the paper rule measured on all four dimensions
 #   stores/baselines-eval-smollm2.zarr  the baselines' sets (scored into stores/baselines.zarr
-#                                       first) against the paper rule, same questions
+#                                       first) against the paper rule, the first 40 questions
 #   stores/likert-smollm2.zarr          PVQ40 and ValueBench self-ratings under the paper rule and
 #                                       one random control (needs the ValueBench files: --source DIR
 #                                       offline, else they are downloaded and checked)
-#   stores/sweeps-smollm2.zarr          conservation, 20 questions: gamma, neuron-count and
+#   stores/sweeps-smollm2.zarr          conservation, 100 questions: gamma, neuron-count and
 #                                       threshold sweeps against one random control each
-# Made on 2 shared cores: the study grid took 78 minutes beside other jobs.
+# Made on 2 cores: the 100-question grid took about 75 minutes as two processes (two
+# dimensions each) writing one store, which is safe: each cell has its own lock.
 set -euo pipefail
 ALL=openness_to_change,self_transcendence,conservation,self_enhancement
 common=(--judge none --limit 40 --quiet --directions positive,negative --gammas 2)
-study=(--metrics contrast,fluency --results stores/study-smollm2.zarr --dimensions $ALL)
-nnvalues evaluate "${common[@]}" "${study[@]}" --methods paper,fdr,top-k,random --seeds 5
-nnvalues evaluate "${common[@]}" "${study[@]}" --methods paper --measure-dimensions all
+study_grid() {  # the study's cells for the dimensions in $1
+    local study=(--judge none --limit 100 --quiet --directions positive,negative --gammas 2
+                 --metrics contrast,fluency --results stores/study-smollm2.zarr --dimensions "$1")
+    nnvalues evaluate "${study[@]}" --methods paper,fdr,top-k,random --seeds 5
+    nnvalues evaluate "${study[@]}" --methods paper --measure-dimensions all
+}
+study_grid openness_to_change,self_transcendence & first=$!
+study_grid conservation,self_enhancement & second=$!
+wait $first
+wait $second
 
 scores=stores/baselines.zarr
 for dim in ${ALL//,/ }; do
@@ -33,7 +41,7 @@ nnvalues evaluate "${common[@]}" "${baselines[@]}" --dimensions openness_to_chan
 nnvalues evaluate "${common[@]}" --metrics likert --results stores/likert-smollm2.zarr --dimensions $ALL \
     --methods paper,random --seeds 1
 
-sweeps=(--judge none --metrics contrast,fluency --limit 20 --quiet --results stores/sweeps-smollm2.zarr
+sweeps=(--judge none --metrics contrast,fluency --limit 100 --quiet --results stores/sweeps-smollm2.zarr
         --dimensions conservation --methods paper,random --seeds 1)
 nnvalues evaluate "${sweeps[@]}" --directions positive --gammas 0,1,2,4,8
 nnvalues evaluate "${sweeps[@]}" --directions positive --neurons 10,50,200,all --gammas 2
