@@ -14,6 +14,7 @@
 # Made on 2 cores: the 100-question grid took about 75 minutes as two processes (two
 # dimensions each) writing one store, which is safe: each cell has its own lock.
 set -euo pipefail
+export NNVALUES_LOCK_TIMEOUT=3600  # a process needing a cell the other is writing waits for it
 ALL=openness_to_change,self_transcendence,conservation,self_enhancement
 common=(--judge none --limit 40 --quiet --directions positive,negative --gammas 2)
 study_grid() {  # the study's cells for the dimensions in $1
