@@ -7,7 +7,7 @@
 #   stores/baselines-eval-smollm2.zarr  the baselines' sets (scored into stores/baselines.zarr
 #                                       first) against the paper rule, the first 40 questions
 #   stores/likert-smollm2.zarr          PVQ40 and ValueBench self-ratings under the paper rule and
-#                                       one random control (needs the ValueBench files: --source DIR
+#                                       its random control, 5 seeds (needs the ValueBench files: --source DIR
 #                                       offline, else they are downloaded and checked)
 #   stores/sweeps-smollm2.zarr          conservation, 100 questions: gamma, neuron-count and
 #                                       threshold sweeps against one random control each
@@ -40,7 +40,7 @@ nnvalues evaluate "${common[@]}" "${baselines[@]}" --dimensions openness_to_chan
     --methods paper,cgvst,meandiff,atp
 
 nnvalues evaluate "${common[@]}" --metrics likert --results stores/likert-smollm2.zarr --dimensions $ALL \
-    --methods paper,random --seeds 1
+    --methods paper,random --seeds 5
 
 sweeps=(--judge none --metrics contrast,fluency --limit 100 --quiet --results stores/sweeps-smollm2.zarr
         --dimensions conservation --methods paper,random --seeds 1)
