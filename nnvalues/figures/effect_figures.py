@@ -16,7 +16,6 @@ from nnvalues.figures.effects import (
     methods_by_dimension,
     metric_label,
     specificity,
-    unedited,
     value_metric,
 )
 from nnvalues.figures.output import Figure, Skip, Table
@@ -41,36 +40,45 @@ def _dims(rows: pd.DataFrame, column: str = "dimension") -> list[str]:
 
 def sweep_figure(sources: Sources, sweep: str, method: str = "paper", metric: str | None = None,
                  **chosen: float | None) -> Figure:
-    """The method against its random control along `sweep`, per dimension, both directions."""
+    """The method against its random control along `sweep`, per dimension, both directions.
+
+    Each point is the paired per-question difference against the unedited model with its 95%
+    interval (what the evidence rests on; the level itself varies far more between questions).
+    On the neuron axis, "all" (the rule's whole set) sits at half the set's edited neurons.
+    """
     table = sources.evidence()
     metric = value_metric(table, metric)
     rows = method_and_control(table, metric, method, sweep, **chosen)
-    rows = rows if sweep != "neurons" else rows[rows["neurons"] > 0]
+    rows = rows.assign(whole=(rows["neurons"] == 0) & (sweep == "neurons"))
+    if sweep == "neurons":
+        rows = rows.assign(neurons=np.where(rows["whole"], rows["edited_neurons"] / 2, rows["neurons"]))
     if rows[sweep].nunique() < 2:
         raise Skip(f"no {sweep} axis for {method} on {metric}")
-    base = unedited(table, metric)
     dims = _dims(rows)
     fig, axes = _panels(dims)
     colours = dict(zip(dict.fromkeys(rows["series"]), sns.color_palette("colorblind")))
     for ax, dim in zip(axes, dims):
         for (series, direction), part in rows[rows["dimension"] == dim].groupby(["series", "direction"]):
             part = part.sort_values(sweep)
-            ax.plot(part[sweep], part["mean"], DIRECTION_STYLE.get(direction, ":"), marker="o",
+            ax.plot(part[sweep], part["diff_unedited"], DIRECTION_STYLE.get(direction, ":"), marker="o",
                     ms=3, color=colours[series], label=f"{series}, {direction}")
-            ax.fill_between(part[sweep], part["ci_low"], part["ci_high"], color=colours[series], alpha=0.15)
-        for _, ref in base[base["dimension"] == dim].iterrows():
-            ax.axhline(ref["mean"], color="0.4", lw=1, label="unedited")
-            ax.axhspan(ref["ci_low"], ref["ci_high"], color="0.6", alpha=0.15)
+            ax.fill_between(part[sweep], part["diff_unedited_ci_low"], part["diff_unedited_ci_high"],
+                            color=colours[series], alpha=0.15)
+            for _, point in part[part["whole"]].iterrows():
+                ax.annotate("all", (point[sweep], point["diff_unedited"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.axhline(0, color="0.4", lw=1, label="unedited")
         ax.set_title(lookup(dim).name)
         ax.set_xlabel(SWEEP_LABELS[sweep])
         if sweep == "neurons":
             ax.set_xscale("log")
-    axes[0].set_ylabel(metric_label(metric, 36))
+    axes[0].set_ylabel(metric_label(f"change vs unedited: {metric_label(metric)}", 36))
     handles, labels = axes[0].get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
-    what = f"{METHOD_NAMES.get(method, method)} vs random control of the same size, along {sweep}"
+    what = (f"{METHOD_NAMES.get(method, method)} vs random control of the same size, along {sweep}; "
+            "paired difference vs unedited")
     return Figure(SWEEP_NAMES[sweep], fig, sources.results_caption(what, rows))
 
 
