@@ -44,7 +44,7 @@ nnvalues evaluate "${common[@]}" --metrics likert --results stores/likert-smollm
 
 sweeps=(--judge none --metrics contrast,fluency --limit 100 --quiet --results stores/sweeps-smollm2.zarr
         --dimensions conservation --methods paper,random --seeds 1)
-nnvalues evaluate "${sweeps[@]}" --directions positive --gammas 0,1,2,4,8
+nnvalues evaluate "${sweeps[@]}" --directions positive,negative --gammas 0,1,2,4,8
 nnvalues evaluate "${sweeps[@]}" --directions positive --neurons 10,50,200,all --gammas 2
 nnvalues evaluate "${sweeps[@]}" --directions positive --thresholds 0.03,0.05,0.1 --gammas 2
 python analyses/run_all.py
