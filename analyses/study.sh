@@ -9,8 +9,9 @@
 #   stores/likert-smollm2.zarr          PVQ40 and ValueBench self-ratings under the paper rule and
 #                                       its random control, 5 seeds (needs the ValueBench files: --source DIR
 #                                       offline, else they are downloaded and checked)
-#   stores/sweeps-smollm2.zarr          conservation, 100 questions: gamma, neuron-count and
-#                                       threshold sweeps against one random control each
+#   stores/sweeps-smollm2.zarr          100 questions: gamma sweeps (conservation, self-enhancement),
+#                                       neuron-count and threshold sweeps (conservation), each
+#                                       against one random control
 # Made on 2 cores: the 100-question grid took about 75 minutes as two processes (two
 # dimensions each) writing one store, which is safe: each cell has its own lock.
 set -euo pipefail
@@ -43,8 +44,9 @@ nnvalues evaluate "${common[@]}" --metrics likert --results stores/likert-smollm
     --methods paper,random --seeds 5
 
 sweeps=(--judge none --metrics contrast,fluency --limit 100 --quiet --results stores/sweeps-smollm2.zarr
-        --dimensions conservation --methods paper,random --seeds 1)
-nnvalues evaluate "${sweeps[@]}" --directions positive,negative --gammas 0,1,2,4,8
-nnvalues evaluate "${sweeps[@]}" --directions positive --neurons 10,50,200,all --gammas 2
-nnvalues evaluate "${sweeps[@]}" --directions positive --thresholds 0.03,0.05,0.1 --gammas 2
+        --methods paper,random --seeds 1)
+nnvalues evaluate "${sweeps[@]}" --dimensions conservation,self_enhancement --directions positive,negative \
+    --gammas 0,1,2,4,8
+nnvalues evaluate "${sweeps[@]}" --dimensions conservation --directions positive --neurons 10,50,200,all --gammas 2
+nnvalues evaluate "${sweeps[@]}" --dimensions conservation --directions positive --thresholds 0.03,0.05,0.1 --gammas 2
 python analyses/run_all.py
