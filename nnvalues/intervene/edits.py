@@ -118,7 +118,7 @@ class Edit:
 
     @classmethod
     def empty(cls) -> "Edit":
-        """An edit of no neurons: generation through the editing path, changing nothing."""
+        """An edit of no neurons: changes nothing (remotely, still a request through the edit loop)."""
         return cls(())
 
     @property
